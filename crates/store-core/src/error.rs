@@ -1,0 +1,273 @@
+//! The one error type of ocistore and the fieldless kind callers match on.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The result type of every fallible ocistore operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, without the details: match on this (`err.kind() == ErrorKind::NotFound`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The content, tag or file asked for does not exist.
+    NotFound,
+    /// The content is already stored; nothing was written.
+    AlreadyExists,
+    /// An empty reference was given where one is required.
+    MissingReference,
+    /// A reference that is not a valid tag, or a digest where a tag is required.
+    InvalidReference,
+    /// A digest that is malformed or uses an unsupported algorithm.
+    InvalidDigest,
+    /// Content does not match its descriptor: wrong digest, too short, or trailing data.
+    Mismatch,
+    /// A size beyond what the operation accepts.
+    SizeExceedsLimit,
+    /// A manifest or index body that does not parse as its media type.
+    InvalidManifest,
+    /// A bad `oci-layout`, `index.json` or layout archive.
+    InvalidLayout,
+    /// An `oci-layout` whose `imageLayoutVersion` is not supported.
+    UnsupportedVersion,
+    /// An operation or media type this store does not support.
+    Unsupported,
+    /// An operating-system I/O failure.
+    Io,
+}
+
+/// Which side of a copy an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The target content is read from.
+    Source,
+    /// The target content is written to.
+    Destination,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Destination => "destination",
+        })
+    }
+}
+
+/// Every error of ocistore. Each variant says what it concerns (digest, reference, path) and why;
+/// [`Error::kind`] gives the fieldless [`ErrorKind`] to match on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`ErrorKind::NotFound`]. `what` names the digest, reference or path.
+    #[error("{what}: not found")]
+    NotFound {
+        /// The digest, reference or path that was looked for.
+        what: String,
+    },
+    /// See [`ErrorKind::AlreadyExists`].
+    #[error("{what}: already exists")]
+    AlreadyExists {
+        /// The digest or name that already exists.
+        what: String,
+    },
+    /// See [`ErrorKind::MissingReference`].
+    #[error("missing reference: {operation} needs a non-empty reference")]
+    MissingReference {
+        /// The operation that was called with an empty reference.
+        operation: &'static str,
+    },
+    /// See [`ErrorKind::InvalidReference`].
+    #[error("invalid reference {reference:?}: {reason}")]
+    InvalidReference {
+        /// The reference as given.
+        reference: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// See [`ErrorKind::InvalidDigest`].
+    #[error("invalid digest {digest:?}: {reason}")]
+    InvalidDigest {
+        /// The digest as given.
+        digest: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// See [`ErrorKind::Mismatch`].
+    #[error("{digest}: content does not match its descriptor: {reason}")]
+    Mismatch {
+        /// The digest the content was expected to have.
+        digest: String,
+        /// What differed (size, digest, trailing data).
+        reason: String,
+    },
+    /// See [`ErrorKind::SizeExceedsLimit`].
+    #[error("{what}: size {size} exceeds the limit of {limit} bytes")]
+    SizeExceedsLimit {
+        /// The digest or content concerned.
+        what: String,
+        /// The size claimed or reached.
+        size: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// See [`ErrorKind::InvalidManifest`].
+    #[error("{digest}: not a valid {media_type}: {reason}")]
+    InvalidManifest {
+        /// The manifest's digest.
+        digest: String,
+        /// The media type it was parsed as.
+        media_type: String,
+        /// The parse error.
+        reason: String,
+    },
+    /// See [`ErrorKind::InvalidLayout`].
+    #[error("{}: invalid OCI image layout: {reason}", path.display())]
+    InvalidLayout {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// See [`ErrorKind::UnsupportedVersion`].
+    #[error("{}: unsupported image layout version {version:?} (supported: \"1.0.0\")", path.display())]
+    UnsupportedVersion {
+        /// The `oci-layout` file.
+        path: PathBuf,
+        /// The version it declares.
+        version: String,
+    },
+    /// See [`ErrorKind::Unsupported`].
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What is not supported, and for what.
+        what: String,
+    },
+    /// See [`ErrorKind::Io`].
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error of one side of a copy; its kind is the kind of `source`.
+    #[error("copy: {operation} on the {side} failed: {source}")]
+    Copy {
+        /// Which target failed.
+        side: Side,
+        /// The operation that failed (`fetch`, `push`, `exists`, `tag`, ...).
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The fieldless kind of this error, to match on.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::MissingReference { .. } => ErrorKind::MissingReference,
+            Error::InvalidReference { .. } => ErrorKind::InvalidReference,
+            Error::InvalidDigest { .. } => ErrorKind::InvalidDigest,
+            Error::Mismatch { .. } => ErrorKind::Mismatch,
+            Error::SizeExceedsLimit { .. } => ErrorKind::SizeExceedsLimit,
+            Error::InvalidManifest { .. } => ErrorKind::InvalidManifest,
+            Error::InvalidLayout { .. } => ErrorKind::InvalidLayout,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Copy { source, .. } => source.kind(),
+        }
+    }
+
+    /// The side of a copy this error came from; `None` for errors raised outside a copy.
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Error::Copy { side, .. } => Some(*side),
+            _ => None,
+        }
+    }
+
+    /// A [`Error::NotFound`] for `what`.
+    pub fn not_found(what: impl fmt::Display) -> Self {
+        Error::NotFound {
+            what: what.to_string(),
+        }
+    }
+
+    /// A [`Error::AlreadyExists`] for `what`.
+    pub fn already_exists(what: impl fmt::Display) -> Self {
+        Error::AlreadyExists {
+            what: what.to_string(),
+        }
+    }
+
+    /// A [`Error::Mismatch`] for `digest` with `reason`.
+    pub fn mismatch(digest: impl fmt::Display, reason: impl Into<String>) -> Self {
+        Error::Mismatch {
+            digest: digest.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`Error::Io`] whose context names what was being done to which path.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A [`Error::Unsupported`] for `what`.
+    pub fn unsupported(what: impl Into<String>) -> Self {
+        Error::Unsupported { what: what.into() }
+    }
+
+    /// Wraps this error as the failure of `operation` on `side` of a copy, keeping its kind.
+    /// An error that already names its side is returned unchanged.
+    pub fn in_copy(self, side: Side, operation: &'static str) -> Self {
+        match self {
+            already @ Error::Copy { .. } => already,
+            other => Error::Copy {
+                side,
+                operation,
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_errors_keep_their_kind_and_name_their_side() {
+        let err = Error::not_found("sha256:abc").in_copy(Side::Destination, "push");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.side(), Some(Side::Destination));
+        let text = err.to_string();
+        assert!(text.contains("destination"), "{text}");
+        assert!(text.contains("push"), "{text}");
+        assert!(text.contains("sha256:abc"), "{text}");
+        // Wrapping twice keeps the innermost side.
+        let again = err.in_copy(Side::Source, "fetch");
+        assert_eq!(again.side(), Some(Side::Destination));
+        assert_eq!(Error::not_found("x").side(), None);
+    }
+
+    #[test]
+    fn every_error_names_what_it_concerns() {
+        let err = Error::InvalidLayout {
+            path: PathBuf::from("/tmp/x/index.json"),
+            reason: "empty file".into(),
+        };
+        assert!(err.to_string().contains("/tmp/x/index.json"));
+        assert_eq!(err.kind(), ErrorKind::InvalidLayout);
+    }
+}

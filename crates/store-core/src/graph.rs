@@ -1,0 +1,290 @@
+//! The in-memory predecessor graph, keyed by digest.
+//!
+//! A node is present once indexed; its successor edges carry the descriptors its body lists.
+//! Predecessor sets exist for any digest an indexed node points at, present or not, and survive
+//! the removal of the node itself (so the removed node's parents still list it), as in the
+//! reference.
+
+use crate::content::successors;
+use crate::error::{ErrorKind, Result};
+use crate::traits::Fetcher;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use oci_spec::image::Descriptor;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::RwLock;
+
+/// How many manifests [`MemoryGraph::index_all`] fetches at once.
+pub const INDEX_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Default)]
+struct GraphState {
+    nodes: HashMap<String, Descriptor>,
+    successors: HashMap<String, Vec<Descriptor>>,
+    predecessors: HashMap<String, BTreeSet<String>>,
+}
+
+/// A digest-keyed predecessor graph. All operations take a short internal lock, never held across
+/// an await.
+#[derive(Debug, Default)]
+pub struct MemoryGraph {
+    state: RwLock<GraphState>,
+}
+
+impl MemoryGraph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, GraphState> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that matters
+        // more than losing the whole store, so a poisoned lock is simply taken over.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, GraphState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `node` with the successors its body lists (replacing any earlier record of it).
+    /// The first descriptor a node is recorded with is kept.
+    pub fn insert(&self, node: &Descriptor, successors: Vec<Descriptor>) {
+        let key = node.digest().to_string();
+        let mut seen = HashSet::new();
+        let successors: Vec<Descriptor> = successors
+            .into_iter()
+            .filter(|s| seen.insert(s.digest().to_string()))
+            .collect();
+        let mut state = self.write();
+        state
+            .nodes
+            .entry(key.clone())
+            .or_insert_with(|| node.clone());
+        if let Some(old) = state.successors.remove(&key) {
+            for child in old {
+                if !seen.contains(child.digest().as_ref()) {
+                    unlink(&mut state.predecessors, child.digest().as_ref(), &key);
+                }
+            }
+        }
+        for child in &successors {
+            state
+                .predecessors
+                .entry(child.digest().to_string())
+                .or_default()
+                .insert(key.clone());
+        }
+        state.successors.insert(key, successors);
+    }
+
+    /// Fetches `node`'s successors through `fetcher` (for manifest media types) and records it.
+    ///
+    /// Errors: those of [`crate::content::successors`], `NotFound` included.
+    pub async fn index(&self, fetcher: &(impl Fetcher + ?Sized), node: &Descriptor) -> Result<()> {
+        let children = successors(fetcher, node).await?;
+        self.insert(node, children);
+        Ok(())
+    }
+
+    /// Indexes `root` and everything reachable from it; see [`MemoryGraph::index_all_many`].
+    pub async fn index_all(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        root: &Descriptor,
+    ) -> Result<()> {
+        self.index_all_many(fetcher, std::slice::from_ref(root))
+            .await
+    }
+
+    /// Indexes every root and everything reachable from them, each node once (a manifest shared
+    /// by many roots is fetched and parsed once), at most [`INDEX_CONCURRENCY`] fetches at a time.
+    /// A node whose content is missing is skipped (no node, no edges); nodes already present are
+    /// not indexed again.
+    ///
+    /// Errors: the first fetch or parse error other than `NotFound`.
+    pub async fn index_all_many(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        roots: &[Descriptor],
+    ) -> Result<()> {
+        let mut visited: HashSet<String> = HashSet::new();
+        let mut frontier: Vec<Descriptor> = Vec::new();
+        {
+            let state = self.read();
+            for root in roots {
+                let key = root.digest().to_string();
+                if !state.nodes.contains_key(&key) && visited.insert(key) {
+                    frontier.push(root.clone());
+                }
+            }
+        }
+        while !frontier.is_empty() {
+            let results: Vec<(Descriptor, Option<Vec<Descriptor>>)> = stream::iter(frontier)
+                .map(|node| async move {
+                    match successors(fetcher, &node).await {
+                        Ok(children) => Ok((node, Some(children))),
+                        Err(e) if e.kind() == ErrorKind::NotFound => Ok((node, None)),
+                        Err(e) => Err(e),
+                    }
+                })
+                .buffer_unordered(INDEX_CONCURRENCY)
+                .try_collect()
+                .await?;
+            frontier = Vec::new();
+            for (node, children) in results {
+                let Some(children) = children else { continue };
+                {
+                    let state = self.read();
+                    for child in &children {
+                        let key = child.digest().to_string();
+                        if !state.nodes.contains_key(&key) && visited.insert(key) {
+                            frontier.push(child.clone());
+                        }
+                    }
+                }
+                self.insert(&node, children);
+            }
+        }
+        Ok(())
+    }
+
+    /// The descriptors of every present node that lists `node` as a successor, by digest order.
+    pub fn predecessors(&self, node: &Descriptor) -> Vec<Descriptor> {
+        let state = self.read();
+        state
+            .predecessors
+            .get(node.digest().as_ref())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|key| state.nodes.get(key).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The successors recorded for the node with `digest`, as its body lists them; `None` when the
+    /// node is not present.
+    pub fn successors(&self, digest: &str) -> Option<Vec<Descriptor>> {
+        self.read().successors.get(digest).cloned()
+    }
+
+    /// The descriptor the node with `digest` was recorded with.
+    pub fn get(&self, digest: &str) -> Option<Descriptor> {
+        self.read().nodes.get(digest).cloned()
+    }
+
+    /// Whether the node with `digest` is present.
+    pub fn contains(&self, digest: &str) -> bool {
+        self.read().nodes.contains_key(digest)
+    }
+
+    /// Removes `node`; returns its danglings: present successors left with no predecessor.
+    /// Its own predecessor set is kept. Removing an unknown node returns nothing.
+    pub fn remove(&self, node: &Descriptor) -> Vec<Descriptor> {
+        let key = node.digest().to_string();
+        let mut state = self.write();
+        let mut danglings = Vec::new();
+        if let Some(children) = state.successors.remove(&key) {
+            for child in children {
+                let child_key = child.digest().as_ref();
+                if unlink(&mut state.predecessors, child_key, &key) {
+                    if let Some(present) = state.nodes.get(child_key) {
+                        danglings.push(present.clone());
+                    }
+                }
+            }
+        }
+        state.nodes.remove(&key);
+        danglings
+    }
+
+    /// The digests of every present node.
+    pub fn digest_set(&self) -> HashSet<String> {
+        self.read().nodes.keys().cloned().collect()
+    }
+
+    /// Every present node's descriptor.
+    pub fn nodes(&self) -> Vec<Descriptor> {
+        self.read().nodes.values().cloned().collect()
+    }
+
+    /// The number of present nodes.
+    pub fn len(&self) -> usize {
+        self.read().nodes.len()
+    }
+
+    /// Whether no node is present.
+    pub fn is_empty(&self) -> bool {
+        self.read().nodes.is_empty()
+    }
+
+    /// Removes every node and edge.
+    pub fn clear(&self) {
+        *self.write() = GraphState::default();
+    }
+}
+
+/// Removes `parent` from `child`'s predecessor set; returns true when the set became empty (and
+/// was dropped).
+fn unlink(predecessors: &mut HashMap<String, BTreeSet<String>>, child: &str, parent: &str) -> bool {
+    if let Some(set) = predecessors.get_mut(child) {
+        set.remove(parent);
+        if set.is_empty() {
+            predecessors.remove(child);
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::descriptor_from_bytes;
+    use oci_spec::image::MediaType;
+
+    fn blob(n: u8) -> Descriptor {
+        descriptor_from_bytes(MediaType::ImageLayer, &[n])
+    }
+
+    fn digests(list: &[Descriptor]) -> Vec<String> {
+        let mut out: Vec<String> = list.iter().map(|d| d.digest().to_string()).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn remove_reports_danglings_and_keeps_predecessors() {
+        let graph = MemoryGraph::new();
+        let (a, b, shared, only_a) = (blob(1), blob(2), blob(3), blob(4));
+        graph.insert(&shared, vec![]);
+        graph.insert(&only_a, vec![]);
+        graph.insert(&a, vec![shared.clone(), only_a.clone()]);
+        graph.insert(&b, vec![shared.clone()]);
+        assert_eq!(
+            digests(&graph.predecessors(&shared)),
+            digests(&[a.clone(), b.clone()])
+        );
+
+        let danglings = graph.remove(&a);
+        assert_eq!(digests(&danglings), digests(&[only_a.clone()]));
+        assert_eq!(digests(&graph.predecessors(&shared)), digests(&[b.clone()]));
+        assert!(!graph.contains(a.digest().as_ref()));
+        assert!(graph.remove(&a).is_empty(), "removing twice is a no-op");
+
+        let danglings = graph.remove(&b);
+        assert_eq!(digests(&danglings), digests(&[shared.clone()]));
+        assert_eq!(graph.len(), 2);
+    }
+
+    #[test]
+    fn reindexing_replaces_edges() {
+        let graph = MemoryGraph::new();
+        let (parent, x, y) = (blob(1), blob(2), blob(3));
+        graph.insert(&parent, vec![x.clone(), x.clone()]);
+        assert_eq!(graph.successors(parent.digest().as_ref()).unwrap().len(), 1);
+        graph.insert(&parent, vec![y.clone()]);
+        assert!(graph.predecessors(&x).is_empty());
+        assert_eq!(graph.predecessors(&y).len(), 1);
+    }
+}

@@ -1,0 +1,24 @@
+//! The core of ocistore: the oras-style Target traits, the error type, digest and descriptor
+//! helpers, the verifying reader, the in-memory tag resolver and predecessor graph, the
+//! [`memory::MemoryStore`], and (feature `testkit`) the conformance suite every store runs.
+//!
+//! This crate never touches the file system; `ocistore-fs` is the OCI image layout store.
+
+#![warn(missing_docs)]
+
+pub mod content;
+pub mod descriptor;
+pub mod digest;
+pub mod error;
+pub mod graph;
+pub mod manifest;
+pub mod resolver;
+pub mod traits;
+mod verify;
+
+pub use error::{Error, ErrorKind, Result, Side};
+pub use traits::*;
+pub use verify::error_from_io;
+
+/// The OCI image-spec types (re-exported from `oci_spec::image`).
+pub use oci_spec::image as spec;
