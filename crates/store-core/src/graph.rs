@@ -267,13 +267,13 @@ mod tests {
         );
 
         let danglings = graph.remove(&a);
-        assert_eq!(digests(&danglings), digests(&[only_a.clone()]));
-        assert_eq!(digests(&graph.predecessors(&shared)), digests(&[b.clone()]));
+        assert_eq!(digests(&danglings), digests(std::slice::from_ref(&only_a)));
+        assert_eq!(digests(&graph.predecessors(&shared)), digests(std::slice::from_ref(&b)));
         assert!(!graph.contains(a.digest().as_ref()));
         assert!(graph.remove(&a).is_empty(), "removing twice is a no-op");
 
         let danglings = graph.remove(&b);
-        assert_eq!(digests(&danglings), digests(&[shared.clone()]));
+        assert_eq!(digests(&danglings), digests(std::slice::from_ref(&shared)));
         assert_eq!(graph.len(), 2);
     }
 

@@ -183,7 +183,7 @@ mod tests {
     use super::*;
 
     // Compiles only if every trait is object-safe.
-    #[allow(dead_code)]
+    #[allow(dead_code, clippy::too_many_arguments)]
     fn object_safe(
         _: &dyn Fetcher,
         _: &dyn Pusher,
