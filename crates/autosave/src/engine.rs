@@ -108,8 +108,10 @@ impl<F: Flush> AutoSaver<F> {
     /// Nothing is flushed until a change is recorded.
     ///
     /// # Panics
-    /// Outside a tokio runtime (`tokio::spawn` panics there). The runtime needs the time driver
-    /// (`enable_time` / `enable_all`) for [`AutoSave::Debounce`].
+    /// Outside a tokio runtime (`tokio::spawn` panics there). [`AutoSave::Debounce`] also needs
+    /// the runtime's time driver (`enable_time` / `enable_all`, as `#[tokio::main]` has):
+    /// without it the flusher task panics at its first sleep and every waiter then gets
+    /// [`Error::Stopped`].
     pub fn new(flusher: Arc<F>, policy: AutoSave) -> Self {
         let shared = Arc::new(Shared {
             policy,

@@ -11,7 +11,8 @@ pub enum AutoSave {
     /// Every change is flushed before [`AutoSaver::changed`](crate::AutoSaver::changed)
     /// resolves. Changes recorded while a flush is running are written together by the next
     /// flush (group commit), so N concurrent changes cost far fewer than N flushes.
-    /// The default.
+    /// After a failed flush nothing retries on its own: the next change (or an explicit flush)
+    /// does, and writes everything still unsaved. The default.
     #[default]
     Always,
     /// Nothing is flushed until [`AutoSaver::flush_now`](crate::AutoSaver::flush_now) or
@@ -20,7 +21,9 @@ pub enum AutoSave {
     Manual,
     /// Changes are flushed at most this long after the first change that is not yet saved;
     /// changes recorded in the meantime ride along in the same flush.
-    /// [`AutoSaver::changed`](crate::AutoSaver::changed) resolves at once.
+    /// [`AutoSaver::changed`](crate::AutoSaver::changed) resolves at once, so a failed debounced
+    /// flush is only counted in [`AutoSaver::failed_flushes`](crate::AutoSaver::failed_flushes);
+    /// the changes stay unsaved until the next change starts a new window, or an explicit flush.
     Debounce(Duration),
 }
 

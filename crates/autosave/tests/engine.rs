@@ -312,6 +312,31 @@ async fn debounce_close_flushes_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn debounce_failure_is_retried_by_the_next_change() {
+    let d = Duration::from_millis(50);
+    let fake = Fake::new();
+    fake.fail_next.store(1, SeqCst);
+    let saver = AutoSaver::new(Arc::clone(&fake), AutoSave::Debounce(d));
+    let t0 = Instant::now();
+    change(&fake, &saver).await.unwrap();
+    fake.wait_done(1).await;
+    assert_eq!(fake.times(), vec![t0 + d]);
+    assert_eq!(saver.failed_flushes(), 1);
+    assert!(saver.is_dirty());
+
+    // No retry loop on its own.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(fake.calls(), 1);
+
+    let t1 = Instant::now();
+    change(&fake, &saver).await.unwrap();
+    fake.wait_done(2).await;
+    assert_eq!(fake.times()[1], t1 + d);
+    assert_eq!(fake.snapshots(), vec![2]);
+    assert!(!saver.is_dirty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn manual_never_flushes_until_asked() {
     let fake = Fake::new();
     let saver = AutoSaver::new(Arc::clone(&fake), AutoSave::Manual);
