@@ -165,6 +165,68 @@ pub enum Error {
     },
 }
 
+/// A copy of an error, for errors shared by many callers (one failed index write reported to
+/// every caller it covered). An `Io` error's copy keeps the OS error kind and message.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::NotFound { what } => Error::NotFound { what: what.clone() },
+            Error::AlreadyExists { what } => Error::AlreadyExists { what: what.clone() },
+            Error::MissingReference { operation } => Error::MissingReference {
+                operation,
+            },
+            Error::InvalidReference { reference, reason } => Error::InvalidReference {
+                reference: reference.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidDigest { digest, reason } => Error::InvalidDigest {
+                digest: digest.clone(),
+                reason: reason.clone(),
+            },
+            Error::Mismatch { digest, reason } => Error::Mismatch {
+                digest: digest.clone(),
+                reason: reason.clone(),
+            },
+            Error::SizeExceedsLimit { what, size, limit } => Error::SizeExceedsLimit {
+                what: what.clone(),
+                size: *size,
+                limit: *limit,
+            },
+            Error::InvalidManifest {
+                digest,
+                media_type,
+                reason,
+            } => Error::InvalidManifest {
+                digest: digest.clone(),
+                media_type: media_type.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidLayout { path, reason } => Error::InvalidLayout {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::UnsupportedVersion { path, version } => Error::UnsupportedVersion {
+                path: path.clone(),
+                version: version.clone(),
+            },
+            Error::Unsupported { what } => Error::Unsupported { what: what.clone() },
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Copy {
+                side,
+                operation,
+                source,
+            } => Error::Copy {
+                side: *side,
+                operation,
+                source: source.clone(),
+            },
+        }
+    }
+}
+
 impl Error {
     /// The fieldless kind of this error, to match on.
     pub fn kind(&self) -> ErrorKind {

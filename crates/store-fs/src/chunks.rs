@@ -1,0 +1,91 @@
+//! Moving big blobs between the async world and the blocking pool in large chunks, so that a
+//! 1 GiB read or write costs a few thousand channel hops instead of one pool hop per small buffer.
+
+use bytes::{Buf, Bytes};
+use std::fs::File;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::mpsc;
+
+/// The chunk size of big reads and writes: large enough to stay near the SHA-256 limit.
+pub(crate) const CHUNK: usize = 1 << 20;
+/// Chunks in flight per channel; with [`CHUNK`] this bounds the memory of one transfer.
+pub(crate) const DEPTH: usize = 4;
+
+/// An [`AsyncRead`] fed by a blocking thread that reads `file` in [`CHUNK`]s. Dropping the
+/// reader stops the thread at its next chunk.
+pub(crate) struct ChunkReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+    done: bool,
+}
+
+impl ChunkReader {
+    /// Starts reading `file` on the blocking pool.
+    pub(crate) fn spawn(mut file: File) -> ChunkReader {
+        let (tx, rx) = mpsc::channel(DEPTH);
+        tokio::task::spawn_blocking(move || loop {
+            let mut buf = vec![0u8; CHUNK];
+            let mut filled = 0;
+            let result = loop {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == CHUNK {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            match result {
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+                Ok(()) if filled == 0 => return,
+                Ok(()) => {
+                    buf.truncate(filled);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || filled < CHUNK {
+                        return;
+                    }
+                }
+            }
+        });
+        ChunkReader {
+            rx,
+            current: Bytes::new(),
+            done: false,
+        }
+    }
+}
+
+impl AsyncRead for ChunkReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.current.is_empty() {
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(self.rx.poll_recv(cx)) {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Poll::Ready(Err(e));
+                }
+                None => self.done = true,
+            }
+        }
+        let n = self.current.len().min(buf.remaining());
+        buf.put_slice(&self.current[..n]);
+        self.current.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,159 @@
+//! Small blocking file-system primitives: unique temp names, atomic replace, directory fsync.
+//!
+//! Everything here blocks; callers run it on the blocking pool.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other writer (in this or another process) will pick: pid, time and a counter.
+pub(crate) fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// Creates a new file at `path` that must not exist yet, readable by everyone.
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+}
+
+/// Opens a file for reading without following a symbolic link in its last component, so a
+/// link planted in the layout never leads a read outside it.
+pub(crate) fn open_nofollow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// fsyncs a directory, so that entries created or renamed in it survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Replaces `path` with `bytes` atomically: a temp file in the same directory, fsync (when
+/// `durable`), rename over `path`, fsync of the directory (when `durable`). A crash at any point
+/// leaves either the old or the new content, never a torn file.
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let dir = parent_of(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(unique_name(&format!(".{name}.tmp-")));
+    let result = (|| {
+        let mut file = create_new(&temp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        fs::rename(&temp, path)?;
+        if durable {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Writes `bytes` at `path` only if nothing is there yet (temp file + no-clobber link). Returns
+/// `Ok(false)` when another writer got there first.
+pub(crate) fn write_if_absent(path: &Path, bytes: &[u8], durable: bool) -> io::Result<bool> {
+    let dir = parent_of(path);
+    let temp = dir.join(unique_name(".new.tmp-"));
+    let result = (|| {
+        let mut file = create_new(&temp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        let created = match fs::hard_link(&temp, path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e),
+        };
+        fs::remove_file(&temp)?;
+        if durable && created {
+            sync_dir(&dir)?;
+        }
+        Ok(created)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Creates `dir` (and its parents) if missing; when `durable`, fsyncs the parent of every
+/// directory it had to create.
+pub(crate) fn ensure_dir(dir: &Path, durable: bool) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            ensure_dir(parent, durable)?;
+        }
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            if durable {
+                sync_dir(&parent_of(dir))?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.json");
+        atomic_write(&path, b"one", true).unwrap();
+        atomic_write(&path, b"two", false).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_if_absent_never_clobbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oci-layout");
+        assert!(write_if_absent(&path, b"first", true).unwrap());
+        assert!(!write_if_absent(&path, b"second", true).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,208 @@
+//! Garbage collection: mark from the tags (plus referrers of reachable nodes, following subject
+//! chains of any length), forget what is unreachable, save the pruned index, then sweep
+//! `blobs/` and stale `ingest/` temp files. Terminates on every graph: the mark only ever grows.
+
+use crate::blob::spawn_blocking;
+use crate::layout::Layout;
+use crate::manifest_info::subject_of;
+use crate::store::Store;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+use store_core::descriptor::is_manifest;
+use store_core::digest::{Algorithm, ValidDigest};
+use store_core::{Error, Result};
+
+/// What [`Store::gc`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Blob files removed from `blobs/`.
+    pub blobs_removed: usize,
+    /// Their total size in bytes.
+    pub bytes_removed: u64,
+    /// Stale temp files removed from `ingest/`.
+    pub temp_files_removed: usize,
+    /// Untagged `index.json` entries dropped (manifests that are not referrers of reachable
+    /// content).
+    pub entries_removed: usize,
+}
+
+impl Store {
+    /// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes
+    /// (to any depth); blob files the store never knew; and temp files in `ingest/` left by
+    /// crashed pushes. Files younger than the grace period ([`crate::StoreOptions::gc_grace`])
+    /// are spared, as is anything under `blobs/` that is not a file named like a digest.
+    /// Saves the pruned `index.json`. Runs alone (no push, tag or read meanwhile).
+    ///
+    /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
+    pub async fn gc(&self) -> Result<GcReport> {
+        let _alone = self.gate.write().await;
+        let shared = &self.shared;
+        let reachable = self.mark().await?;
+
+        let mut report = GcReport::default();
+        for (reference, desc) in shared.index.resolver.snapshot() {
+            let digest = desc.digest().as_ref();
+            if reference == digest && !reachable.contains(digest) {
+                shared.index.forget_digest(digest);
+                report.entries_removed += 1;
+            }
+        }
+        for node in shared.graph.nodes() {
+            if !reachable.contains(node.digest().as_ref()) {
+                shared.graph.remove(&node);
+            }
+        }
+        crate::store::saved(self.saver.flush_now().await)?;
+
+        let layout = shared.layout().clone();
+        let grace = self.options.gc_grace;
+        let durable = shared.durable;
+        let swept = spawn_blocking(move || sweep(&layout, &reachable, grace, durable)).await?;
+        report.blobs_removed = swept.blobs_removed;
+        report.bytes_removed = swept.bytes_removed;
+        report.temp_files_removed = swept.temp_files_removed;
+        Ok(report)
+    }
+
+    /// The digests reachable from the tags, plus untagged manifests whose subject is reachable
+    /// (and what they reach), repeated until nothing is added.
+    async fn mark(&self) -> Result<HashSet<String>> {
+        let shared = &self.shared;
+        let mut reachable = HashSet::new();
+        let mut candidates: HashMap<String, String> = HashMap::new();
+        for (reference, desc) in shared.index.resolver.snapshot() {
+            let digest = desc.digest().to_string();
+            if reference != digest {
+                self.walk(&digest, &mut reachable);
+            } else if !shared.index.resolver.is_tagged(&digest) && is_manifest(&desc) {
+                if let Some(subject) = subject_of(shared, &desc).await? {
+                    candidates.insert(digest, subject);
+                }
+            }
+        }
+        loop {
+            let ready: Vec<String> = candidates
+                .iter()
+                .filter(|(_, subject)| reachable.contains(*subject))
+                .map(|(digest, _)| digest.clone())
+                .collect();
+            if ready.is_empty() {
+                return Ok(reachable);
+            }
+            for digest in ready {
+                candidates.remove(&digest);
+                self.walk(&digest, &mut reachable);
+            }
+        }
+    }
+
+    /// Adds `digest` and everything the graph says it reaches.
+    fn walk(&self, digest: &str, reachable: &mut HashSet<String>) {
+        let mut stack = vec![digest.to_string()];
+        while let Some(next) = stack.pop() {
+            if !reachable.insert(next.clone()) {
+                continue;
+            }
+            for child in self.shared.graph.successors(&next).unwrap_or_default() {
+                if !reachable.contains(child.digest().as_ref()) {
+                    stack.push(child.digest().to_string());
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Swept {
+    blobs_removed: usize,
+    bytes_removed: u64,
+    temp_files_removed: usize,
+}
+
+/// Whether the entry was modified longer than `grace` ago.
+fn older_than(meta: &fs::Metadata, grace: Duration) -> bool {
+    match meta.modified() {
+        Ok(mtime) => SystemTime::now()
+            .duration_since(mtime)
+            .map(|age| age >= grace)
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::io(format!("{what} {}", path.display()), e)
+}
+
+/// Removes unreachable blob files and stale temp files. Never follows a link: entries are
+/// inspected with `lstat`, and removing a symbolic link removes the link only.
+fn sweep(
+    layout: &Layout,
+    reachable: &HashSet<String>,
+    grace: Duration,
+    durable: bool,
+) -> Result<Swept> {
+    let mut swept = Swept::default();
+    for algorithm in Algorithm::ALL {
+        let dir = layout.algorithm_dir(algorithm.name());
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("listing", &dir, e)),
+        };
+        let mut removed_here = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("listing", &dir, e))?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str() else { continue };
+            let digest = format!("{}:{hex}", algorithm.name());
+            if ValidDigest::parse(&digest).is_err() || reachable.contains(&digest) {
+                continue;
+            }
+            let path = entry.path();
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("inspecting", &path, e)),
+            };
+            let file_type = meta.file_type();
+            if !(file_type.is_file() || file_type.is_symlink()) || !older_than(&meta, grace) {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    swept.blobs_removed += 1;
+                    if file_type.is_file() {
+                        swept.bytes_removed += meta.len();
+                    }
+                    removed_here = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("removing", &path, e)),
+            }
+        }
+        if removed_here && durable {
+            crate::fsutil::sync_dir(&dir).map_err(|e| io_err("syncing", &dir, e))?;
+        }
+    }
+    let ingest = layout.ingest_dir();
+    if let Ok(entries) = fs::read_dir(&ingest) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.file_type().is_dir() || !older_than(&meta, grace) {
+                continue;
+            }
+            if fs::remove_file(&path).is_ok() {
+                swept.temp_files_removed += 1;
+            }
+        }
+    }
+    Ok(swept)
+}

@@ -1,0 +1,250 @@
+//! `index.json` as bytes: parsing (tolerant of what other tools write), deterministic encoding,
+//! and descriptors written the way the image spec spells them.
+//!
+//! Entries loaded from disk are kept as raw JSON so that a load-and-save keeps every field
+//! (oci-spec would rename `os.version`, drop unknown fields and reorder annotations).
+
+use oci_spec::image::Descriptor;
+use serde_json::{Map, Value};
+use std::path::Path;
+use store_core::descriptor::{OCI_INDEX, REF_NAME};
+use store_core::digest::ValidDigest;
+use store_core::{Error, Result};
+
+/// One `index.json` entry: the descriptor for the API and its JSON as it was read.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedEntry {
+    pub(crate) desc: Descriptor,
+    pub(crate) raw: Value,
+}
+
+/// A parsed `index.json`: its top-level fields other than `manifests`, and its entries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IndexDocument {
+    pub(crate) top: Map<String, Value>,
+    pub(crate) entries: Vec<LoadedEntry>,
+}
+
+fn invalid(path: &Path, reason: String) -> Error {
+    Error::InvalidLayout {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Parses the bytes of the `index.json` at `path`. `"manifests": null` or absent is an empty
+/// index (Go writers leave it after deleting everything).
+///
+/// Errors: `InvalidLayout` naming the path for an empty file, bytes that are not a JSON object,
+/// or an entry that is not a descriptor with a supported digest (naming its position and digest).
+pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<IndexDocument> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid(path, "index.json is empty".into()));
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(path, format!("index.json is not JSON: {e}")))?;
+    let Value::Object(mut top) = value else {
+        return Err(invalid(path, "index.json is not a JSON object".into()));
+    };
+    let manifests = top.shift_remove("manifests").unwrap_or(Value::Null);
+    let raw_entries = match manifests {
+        Value::Null => Vec::new(),
+        Value::Array(entries) => entries,
+        _ => return Err(invalid(path, "\"manifests\" is not an array".into())),
+    };
+    let mut entries = Vec::with_capacity(raw_entries.len());
+    for (position, raw) in raw_entries.into_iter().enumerate() {
+        let digest_text = raw
+            .get("digest")
+            .and_then(Value::as_str)
+            .unwrap_or("(none)")
+            .to_string();
+        let desc: Descriptor = serde_json::from_value(raw.clone()).map_err(|e| {
+            invalid(
+                path,
+                format!("manifests[{position}] (digest {digest_text}) is not a descriptor: {e}"),
+            )
+        })?;
+        ValidDigest::from_digest(desc.digest()).map_err(|e| {
+            invalid(path, format!("manifests[{position}]: {e}"))
+        })?;
+        entries.push(LoadedEntry { desc, raw });
+    }
+    Ok(IndexDocument { top, entries })
+}
+
+/// The `ref.name` annotation of an entry, if set and non-empty.
+pub(crate) fn ref_name(desc: &Descriptor) -> Option<&str> {
+    desc.annotations()
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
+        .map(String::as_str)
+        .filter(|name| !name.is_empty())
+}
+
+/// Encodes an `index.json` from its top-level fields and its entries: compact JSON, top-level
+/// fields in their original order, `schemaVersion` 2 and the index `mediaType` added when missing.
+pub(crate) fn encode_index(top: &Map<String, Value>, entries: Vec<Value>) -> Vec<u8> {
+    let mut out = Map::new();
+    out.insert("schemaVersion".into(), Value::from(2));
+    out.insert("mediaType".into(), Value::from(OCI_INDEX));
+    for (key, value) in top {
+        out.insert(key.clone(), value.clone());
+    }
+    out.insert("manifests".into(), Value::Array(entries));
+    // Serialising a Value cannot fail (string keys only); an empty fallback would be caught by
+    // the parse check every writer does before renaming.
+    serde_json::to_vec(&Value::Object(out)).unwrap_or_default()
+}
+
+/// `raw` with `ref.name` set to `reference` (or removed when `None`); an annotations object left
+/// empty is dropped.
+pub(crate) fn with_ref_name(mut raw: Value, reference: Option<&str>) -> Value {
+    if let Value::Object(entry) = &mut raw {
+        let annotations = entry
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = annotations {
+            match reference {
+                Some(name) => {
+                    map.insert(REF_NAME.into(), Value::from(name));
+                }
+                None => {
+                    map.shift_remove(REF_NAME);
+                }
+            }
+            if map.is_empty() {
+                entry.shift_remove("annotations");
+            }
+        }
+    }
+    raw
+}
+
+/// A descriptor as image-spec JSON, keys in a fixed order and annotations sorted, with the
+/// platform's `os.version` / `os.features` spelt as the spec spells them.
+pub(crate) fn descriptor_json(desc: &Descriptor) -> Value {
+    let mut out = Map::new();
+    out.insert("mediaType".into(), Value::from(desc.media_type().to_string()));
+    if let Some(kind) = desc.artifact_type() {
+        out.insert("artifactType".into(), Value::from(kind.to_string()));
+    }
+    out.insert("digest".into(), Value::from(desc.digest().to_string()));
+    out.insert("size".into(), Value::from(desc.size()));
+    if let Some(urls) = desc.urls() {
+        out.insert("urls".into(), Value::from(urls.clone()));
+    }
+    if let Some(annotations) = desc.annotations() {
+        let mut sorted: Vec<(&String, &String)> = annotations.iter().collect();
+        sorted.sort();
+        let map: Map<String, Value> = sorted
+            .into_iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect();
+        out.insert("annotations".into(), Value::Object(map));
+    }
+    if let Some(platform) = desc.platform() {
+        let mut p = Map::new();
+        p.insert(
+            "architecture".into(),
+            Value::from(platform.architecture().to_string()),
+        );
+        p.insert("os".into(), Value::from(platform.os().to_string()));
+        if let Some(version) = platform.os_version() {
+            p.insert("os.version".into(), Value::from(version.clone()));
+        }
+        if let Some(features) = platform.os_features() {
+            p.insert("os.features".into(), Value::from(features.clone()));
+        }
+        if let Some(variant) = platform.variant() {
+            p.insert("variant".into(), Value::from(variant.clone()));
+        }
+        if let Some(features) = platform.features() {
+            p.insert("features".into(), Value::from(features.clone()));
+        }
+        out.insert("platform".into(), Value::Object(p));
+    }
+    if let Some(data) = desc.data() {
+        out.insert("data".into(), Value::from(data.clone()));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store_core::ErrorKind;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn empty_null_and_garbage() {
+        let p = Path::new("/l/index.json");
+        for bad in [&b""[..], b"  \n", b"not json", b"[]", br#"{"manifests":{}}"#] {
+            let err = parse_index(p, bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidLayout);
+            assert!(err.to_string().contains("/l/index.json"), "{err}");
+        }
+        let doc = parse_index(p, br#"{"schemaVersion":2,"manifests":null}"#).unwrap();
+        assert!(doc.entries.is_empty());
+    }
+
+    #[test]
+    fn a_bad_entry_is_named() {
+        let p = Path::new("/l/index.json");
+        let body = format!(
+            r#"{{"manifests":[{{"mediaType":"a/b","digest":"{D}","size":0}},{{"mediaType":"a/b","digest":"sha1:abc","size":1}}]}}"#
+        );
+        let err = parse_index(p, body.as_bytes()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidLayout);
+        assert!(err.to_string().contains("manifests[1]"), "{err}");
+        let body = r#"{"manifests":[{"mediaType":"a/b","digest":"sha256:xyz","size":-1}]}"#;
+        let err = parse_index(p, body.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("sha256:xyz"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_and_os_version_survive_a_round_trip() {
+        let p = Path::new("/l/index.json");
+        let body = format!(
+            r#"{{"schemaVersion":2,"x-extra":{{"k":1}},"annotations":{{"a":"b"}},"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D}","size":0,"platform":{{"architecture":"amd64","os":"windows","os.version":"10.0.17763.1","os.features":["win32k"]}},"annotations":{{"io.containerd.image.name":"x:1","{REF_NAME}":"v1"}},"x-unknown":true}}]}}"#
+        );
+        let doc = parse_index(p, body.as_bytes()).unwrap();
+        let entries = doc.entries.iter().map(|e| e.raw.clone()).collect();
+        let out = encode_index(&doc.top, entries);
+        let again: Value = serde_json::from_slice(&out).unwrap();
+        let original: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(again["manifests"], original["manifests"]);
+        assert_eq!(again["x-extra"], original["x-extra"]);
+        assert_eq!(again["annotations"], original["annotations"]);
+        assert_eq!(again["mediaType"], OCI_INDEX);
+    }
+
+    #[test]
+    fn generated_descriptors_spell_os_version_like_the_spec() {
+        let raw = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": D, "size": 0,
+            "platform": {"architecture": "amd64", "os": "windows", "os.version": "10.0.1"}
+        });
+        let mut desc: Descriptor = serde_json::from_value(raw).unwrap();
+        let mut platform = desc.platform().clone().unwrap();
+        platform.set_os_version(Some("10.0.1".into()));
+        desc.set_platform(Some(platform));
+        let json = descriptor_json(&desc);
+        assert_eq!(json["platform"]["os.version"], "10.0.1");
+        assert!(json["platform"].get("os_version").is_none());
+    }
+
+    #[test]
+    fn ref_name_editing() {
+        let raw = serde_json::json!({"digest": D, "annotations": {REF_NAME: "a"}});
+        let stripped = with_ref_name(raw.clone(), None);
+        assert!(stripped.get("annotations").is_none());
+        let moved = with_ref_name(raw, Some("b"));
+        assert_eq!(moved["annotations"][REF_NAME], "b");
+    }
+}

@@ -1,0 +1,83 @@
+//! How a [`crate::Store`] is opened.
+
+use autosave::AutoSave;
+use std::time::Duration;
+
+/// The default [`StoreOptions::gc_grace`]: one hour.
+///
+/// An unreferenced blob is usually one whose manifest has not been pushed yet: a copy of a large
+/// image into a shared layout pushes every layer first and the manifest last, which over a slow
+/// link takes many minutes. An hour covers such copies with a wide margin, while a cache that
+/// runs gc daily still reclaims everything older.
+pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// Options of [`crate::Store::open_with`]; build with `StoreOptions::default()` and the builder
+/// methods.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub(crate) autosave: AutoSave,
+    pub(crate) auto_gc: bool,
+    pub(crate) durable: bool,
+    pub(crate) gc_grace: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            autosave: AutoSave::Always,
+            auto_gc: true,
+            durable: true,
+            gc_grace: DEFAULT_GC_GRACE,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// When `index.json` is written after a change (default [`AutoSave::Always`]).
+    pub fn autosave(mut self, policy: AutoSave) -> Self {
+        self.autosave = policy;
+        self
+    }
+
+    /// Whether `delete` also removes referrers of deleted manifests and content left
+    /// unreferenced and untagged (default true).
+    pub fn auto_gc(mut self, on: bool) -> Self {
+        self.auto_gc = on;
+        self
+    }
+
+    /// Whether every commit fsyncs the file and its directory (default true). Without it a
+    /// crash of the machine (not of the process) can lose recent writes; for throwaway caches
+    /// and like-for-like benchmarks against stores that never fsync.
+    pub fn durable(mut self, on: bool) -> Self {
+        self.durable = on;
+        self
+    }
+
+    /// Unreferenced blobs and `ingest/` temp files younger than this are spared by `gc`,
+    /// because another process may be about to reference them (default [`DEFAULT_GC_GRACE`]).
+    pub fn gc_grace(mut self, grace: Duration) -> Self {
+        self.gc_grace = grace;
+        self
+    }
+
+    /// The autosave policy.
+    pub fn autosave_policy(&self) -> AutoSave {
+        self.autosave
+    }
+
+    /// Whether delete cascades.
+    pub fn is_auto_gc(&self) -> bool {
+        self.auto_gc
+    }
+
+    /// Whether commits fsync.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The gc grace period.
+    pub fn grace(&self) -> Duration {
+        self.gc_grace
+    }
+}

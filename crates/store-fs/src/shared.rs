@@ -1,0 +1,108 @@
+//! The state one store shares between its API calls and its index flusher: the layout, blobs,
+//! the in-memory index and graph, and how `index.json` is read and written.
+
+use crate::blob::{spawn_blocking, Blobs};
+use crate::index_file::{parse_index, IndexDocument};
+use crate::index_state::IndexState;
+use crate::layout::Layout;
+use crate::fsutil;
+use async_trait::async_trait;
+use bytes::Bytes;
+use oci_spec::image::Descriptor;
+use std::io;
+use store_core::content::BoxReader;
+use store_core::descriptor::{self, MAX_MANIFEST_SIZE};
+use store_core::digest::ValidDigest;
+use store_core::graph::MemoryGraph;
+use store_core::{Error, Fetcher, Result};
+
+/// Everything a store knows, without its locks and policies.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) blobs: Blobs,
+    pub(crate) index: IndexState,
+    pub(crate) graph: MemoryGraph,
+    pub(crate) durable: bool,
+}
+
+impl Shared {
+    pub(crate) fn layout(&self) -> &Layout {
+        self.blobs.layout()
+    }
+
+    /// Reads and parses `index.json`; `None` when it does not exist.
+    ///
+    /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `Io`.
+    pub(crate) async fn read_index_file(&self) -> Result<Option<IndexDocument>> {
+        let path = self.layout().index_path();
+        spawn_blocking(move || match std::fs::read(&path) {
+            Ok(bytes) => parse_index(&path, &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        })
+        .await
+    }
+
+    /// Loads `doc` into the index and indexes every entry's graph (each node once).
+    ///
+    /// Errors: fetch or parse errors of a present manifest.
+    pub(crate) async fn load(&self, doc: &IndexDocument) -> Result<()> {
+        let roots = self.index.load(doc);
+        self.graph.clear();
+        self.graph.index_all_many(self, &roots).await
+    }
+
+    /// Writes the in-memory index to `index.json` atomically.
+    ///
+    /// Errors: `Io` (the previous `index.json` is left intact).
+    pub(crate) async fn write_index(&self) -> Result<()> {
+        let entries = self.index.entries();
+        let bytes = self.index.encode(&entries);
+        let path = self.layout().index_path();
+        let durable = self.durable;
+        spawn_blocking(move || {
+            fsutil::atomic_write(&path, &bytes, durable)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        })
+        .await
+    }
+
+    /// Reads a manifest body from disk, verified and bounded.
+    ///
+    /// Errors: `SizeExceedsLimit` above 4 MiB, `NotFound`, `Mismatch`, `Io`.
+    pub(crate) async fn read_manifest(&self, desc: &Descriptor) -> Result<Bytes> {
+        let digest = descriptor::validate(desc)?;
+        if desc.size() > MAX_MANIFEST_SIZE {
+            return Err(Error::SizeExceedsLimit {
+                what: format!("manifest {}", desc.digest()),
+                size: desc.size(),
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        self.blobs.read_all(&digest, desc.size()).await
+    }
+
+    /// Makes sure a manifest that is on disk is in the graph (it may have been written by
+    /// another process or before a crash); a missing blob is not an error.
+    ///
+    /// Errors: fetch or parse errors of the manifest.
+    pub(crate) async fn learn(&self, desc: &Descriptor) -> Result<()> {
+        if descriptor::is_manifest(desc) && !self.graph.contains(desc.digest().as_ref()) {
+            self.graph.index_all(self, desc).await?;
+        }
+        Ok(())
+    }
+
+    /// The size of the blob `digest` on disk.
+    pub(crate) fn stat(&self, digest: &ValidDigest) -> Result<Option<u64>> {
+        self.blobs.stat(digest)
+    }
+}
+
+#[async_trait]
+impl Fetcher for Shared {
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        let digest = descriptor::validate(target)?;
+        self.blobs.open(&digest, target.size()).await
+    }
+}
