@@ -12,7 +12,11 @@ pub mod digest;
 pub mod error;
 pub mod graph;
 pub mod manifest;
+pub mod memory;
+pub mod reference;
 pub mod resolver;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod traits;
 mod verify;
 

@@ -1,0 +1,261 @@
+//! The conformance suite every ocistore store runs (feature `testkit`).
+//!
+//! Like object_store's integration module, the checks are plain async functions generic over the
+//! store, and two macros turn them into one `#[tokio::test]` each for a given backend:
+//!
+//! ```ignore
+//! // A read-write store: `$make` is a closure returning a future of (store, guard). The guard
+//! // lives as long as the test (a tempdir, say); MemoryStore passes `()`.
+//! store_core::conformance_tests!(|| async { (store_core::memory::MemoryStore::new(), ()) });
+//!
+//! // A read-only store: `$make` takes the `Seed` to open the store on.
+//! store_core::read_only_conformance_tests!(|seed: store_core::testkit::Seed| async move {
+//!     let store = store_core::memory::MemoryStore::new();
+//!     seed.push_to(&store).await.expect("seeding");
+//!     (store, ())
+//! });
+//! ```
+//!
+//! The generated tests use `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`, so the
+//! calling crate needs `tokio` (features `macros` and `rt-multi-thread`) among its
+//! dev-dependencies. Invoke each macro at most once per module; the read-only tests are named
+//! `read_only_*` so both fit in one module.
+//!
+//! Every check panics with a message naming the operation and what differed. A check only
+//! asserts what holds whether or not the store garbage-collects on delete.
+
+pub mod fixtures;
+mod read_only;
+mod suite;
+
+pub use read_only::{
+    open_seeded, read_only_digest_and_reference_errors, read_only_fetch_and_exists,
+    read_only_predecessors_and_referrers, read_only_resolve, read_only_tags,
+    ReadOnlyConformanceStore, Seed,
+};
+pub use suite::{
+    absurd_sizes_are_refused, concurrent_fetches, concurrent_pushes_of_one_blob,
+    delete_removes_content, invalid_digests_are_refused, invalid_manifest_is_not_stored,
+    mismatched_content_is_not_stored, predecessors_of_the_graph, push_fetch_round_trip,
+    push_twice_is_already_exists, resolve_tag_digest_and_blob, tag_errors,
+    tag_moves_between_manifests, tags_pagination, untag_errors_and_effects, ConformanceStore,
+};
+
+use crate::content::referrers;
+use crate::descriptor::same_content;
+use crate::error::{Error, ErrorKind, Result};
+use crate::traits::ReadOnlyGraphTarget;
+use fixtures::{GraphFixture, SBOM_TYPE, SIGNATURE_TYPE};
+use oci_spec::image::Descriptor;
+
+/// The predecessors of every node of [`GraphFixture`], worked out by hand from the edges listed
+/// in its documentation: node name → the names of the nodes pointing at it, sorted.
+pub const PREDECESSOR_TABLE: [(&str, &[&str]); 15] = [
+    ("layer1", &["manifest1", "manifest2"]),
+    ("layer2", &["manifest2", "manifest3"]),
+    ("layer3", &["manifest3"]),
+    ("config", &["manifest1", "manifest2", "manifest3"]),
+    ("sbom-blob", &["sbom"]),
+    ("signature-config", &["signature"]),
+    ("manifest1", &["index1", "sbom", "signature"]),
+    ("manifest2", &["index1"]),
+    ("manifest3", &["index2"]),
+    ("sbom", &[]),
+    ("signature", &[]),
+    ("index1", &["index-nested"]),
+    ("index2", &["index-nested"]),
+    ("index-nested", &[]),
+    ("index-empty", &[]),
+];
+
+/// Checks that `result` is an error of `kind` and returns it.
+///
+/// # Panics
+/// When `result` is `Ok` or an error of another kind; the message starts with `what`.
+pub fn expect_err<T>(result: Result<T>, kind: ErrorKind, what: &str) -> Error {
+    match result {
+        Ok(_) => panic!("{what}: expected {kind:?}, got Ok"),
+        Err(err) => {
+            assert_eq!(
+                err.kind(),
+                kind,
+                "{what}: expected {kind:?}, got {:?} ({err})",
+                err.kind()
+            );
+            err
+        }
+    }
+}
+
+/// The fixture names of `list` (digests not in the graph are shown as such), sorted.
+fn plain_names(graph: &GraphFixture, list: &[Descriptor]) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .iter()
+        .map(|desc| match graph.name_of(desc.digest().as_ref()) {
+            Some(name) => name.to_string(),
+            None => format!("<not in the graph: {}>", desc.digest()),
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Checks the predecessors of every node of `graph` against [`PREDECESSOR_TABLE`] and the
+/// referrers of `manifest1` (`sbom` and `signature`) with and without an artifact-type filter.
+///
+/// # Panics
+/// On the first difference, naming the node.
+pub async fn assert_graph<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &GraphFixture) {
+    assert_eq!(
+        PREDECESSOR_TABLE.len(),
+        graph.nodes().len(),
+        "the table must cover every node"
+    );
+    for (name, expected) in PREDECESSOR_TABLE {
+        let node = graph.get(name);
+        let found = match store.predecessors(&node.desc).await {
+            Ok(found) => found,
+            Err(err) => panic!("predecessors({name}) failed: {err}"),
+        };
+        assert_eq!(
+            plain_names(graph, &found),
+            expected.to_vec(),
+            "predecessors of {name}"
+        );
+        for predecessor in &found {
+            let Some(name) = graph.name_of(predecessor.digest().as_ref()) else {
+                continue;
+            };
+            assert!(
+                same_content(predecessor, &graph.get(name).desc),
+                "the predecessor {name} came back as {predecessor:?}"
+            );
+        }
+    }
+
+    let manifest1 = &graph.get("manifest1").desc;
+    let found = match referrers(store, manifest1, None).await {
+        Ok(found) => found,
+        Err(err) => panic!("referrers(manifest1) failed: {err}"),
+    };
+    assert_eq!(
+        plain_names(graph, &found),
+        ["sbom", "signature"],
+        "referrers of manifest1"
+    );
+    for referrer in &found {
+        let name = graph.name_of(referrer.digest().as_ref());
+        let (kind, note) = match name {
+            Some("sbom") => (SBOM_TYPE, "sbom"),
+            _ => (SIGNATURE_TYPE, "signature"),
+        };
+        assert_eq!(
+            referrer.artifact_type().as_ref().map(|t| t.to_string()),
+            Some(kind.to_string()),
+            "artifact type of the referrer {name:?}"
+        );
+        let annotation = referrer
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("org.example.kind"));
+        assert_eq!(
+            annotation.map(String::as_str),
+            Some(note),
+            "annotations of the referrer {name:?}"
+        );
+    }
+    for (filter, expected) in [
+        (SBOM_TYPE, &["sbom"][..]),
+        (SIGNATURE_TYPE, &["signature"][..]),
+        ("application/vnd.example.none", &[][..]),
+    ] {
+        let found = match referrers(store, manifest1, Some(filter)).await {
+            Ok(found) => found,
+            Err(err) => panic!("referrers(manifest1, {filter}) failed: {err}"),
+        };
+        assert_eq!(
+            plain_names(graph, &found),
+            expected.to_vec(),
+            "referrers of manifest1 of type {filter}"
+        );
+    }
+    for name in ["manifest2", "index1", "index-empty", "sbom"] {
+        match referrers(store, &graph.get(name).desc, None).await {
+            Ok(found) => assert!(
+                found.is_empty(),
+                "{name} has referrers {:?}",
+                plain_names(graph, &found)
+            ),
+            Err(err) => panic!("referrers({name}) failed: {err}"),
+        }
+    }
+    expect_err(
+        referrers(store, &graph.get("layer1").desc, None).await,
+        ErrorKind::Unsupported,
+        "referrers of a layer",
+    );
+}
+
+/// Generates one `#[tokio::test]` per read-write check of [`crate::testkit`] for the store made
+/// by `$make`, a closure returning a future of `(store, guard)`; see the module documentation.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_test!($make, push_fetch_round_trip);
+        $crate::__conformance_test!($make, push_twice_is_already_exists);
+        $crate::__conformance_test!($make, mismatched_content_is_not_stored);
+        $crate::__conformance_test!($make, invalid_digests_are_refused);
+        $crate::__conformance_test!($make, absurd_sizes_are_refused);
+        $crate::__conformance_test!($make, invalid_manifest_is_not_stored);
+        $crate::__conformance_test!($make, resolve_tag_digest_and_blob);
+        $crate::__conformance_test!($make, tag_errors);
+        $crate::__conformance_test!($make, tag_moves_between_manifests);
+        $crate::__conformance_test!($make, untag_errors_and_effects);
+        $crate::__conformance_test!($make, tags_pagination);
+        $crate::__conformance_test!($make, predecessors_of_the_graph);
+        $crate::__conformance_test!($make, concurrent_pushes_of_one_blob);
+        $crate::__conformance_test!($make, concurrent_fetches);
+        $crate::__conformance_test!($make, delete_removes_content);
+    };
+}
+
+/// One read-write conformance test; used by [`conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    ($make:expr, $check:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let (store, _guard) = ($make)().await;
+            $crate::testkit::$check(&store).await;
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` per read-only check of [`crate::testkit`] for the store made
+/// by `$make`, a closure taking a [`crate::testkit::Seed`] and returning a future of
+/// `(store, guard)`; see the module documentation.
+#[macro_export]
+macro_rules! read_only_conformance_tests {
+    ($make:expr) => {
+        $crate::__read_only_conformance_test!($make, read_only_fetch_and_exists);
+        $crate::__read_only_conformance_test!($make, read_only_resolve);
+        $crate::__read_only_conformance_test!($make, read_only_tags);
+        $crate::__read_only_conformance_test!($make, read_only_predecessors_and_referrers);
+        $crate::__read_only_conformance_test!($make, read_only_digest_and_reference_errors);
+    };
+}
+
+/// One read-only conformance test; used by [`read_only_conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __read_only_conformance_test {
+    ($make:expr, $check:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let seed = $crate::testkit::Seed::new();
+            let (store, _guard) = $crate::testkit::open_seeded($make, seed.clone()).await;
+            $crate::testkit::$check(&store, &seed).await;
+        }
+    };
+}
