@@ -172,9 +172,7 @@ impl Clone for Error {
         match self {
             Error::NotFound { what } => Error::NotFound { what: what.clone() },
             Error::AlreadyExists { what } => Error::AlreadyExists { what: what.clone() },
-            Error::MissingReference { operation } => Error::MissingReference {
-                operation,
-            },
+            Error::MissingReference { operation } => Error::MissingReference { operation },
             Error::InvalidReference { reference, reason } => Error::InvalidReference {
                 reference: reference.clone(),
                 reason: reason.clone(),

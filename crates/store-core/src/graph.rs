@@ -268,7 +268,10 @@ mod tests {
 
         let danglings = graph.remove(&a);
         assert_eq!(digests(&danglings), digests(std::slice::from_ref(&only_a)));
-        assert_eq!(digests(&graph.predecessors(&shared)), digests(std::slice::from_ref(&b)));
+        assert_eq!(
+            digests(&graph.predecessors(&shared)),
+            digests(std::slice::from_ref(&b))
+        );
         assert!(!graph.contains(a.digest().as_ref()));
         assert!(graph.remove(&a).is_empty(), "removing twice is a no-op");
 
