@@ -10,3 +10,12 @@ pub use store_core::{
     ReadOnlyStorage, ReadOnlyTarget, Resolver, Result, Side, Storage, TagLister, TagResolver,
     Tagger, Target, Untagger,
 };
+
+/// [`memory::MemoryStore`]: the in-memory target, for tests and caches.
+pub use store_core::memory;
+/// Tag syntax: the image-spec `ref.name` grammar every store checks tags against.
+pub use store_core::reference;
+/// The conformance suite (feature `testkit`); its macros are `store_core::conformance_tests!` and
+/// `store_core::read_only_conformance_tests!`.
+#[cfg(feature = "testkit")]
+pub use store_core::testkit;

@@ -92,7 +92,7 @@ impl Fetcher for MemoryStore {
     /// A reader over the stored bytes of `target` (verified when they were pushed).
     ///
     /// Errors: `InvalidDigest` for a malformed or unsupported digest, `SizeExceedsLimit` for a
-    /// size beyond [`descriptor::MAX_BLOB_SIZE`], `NotFound` ("<digest>: not found") when absent.
+    /// size beyond [`descriptor::MAX_BLOB_SIZE`], `NotFound` (`"<digest>: not found"`) when absent.
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         let digest = descriptor::validate(target)?;
         match self.blob(&digest) {
