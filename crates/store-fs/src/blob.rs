@@ -205,10 +205,9 @@ impl Blobs {
                 let mut buf = BytesMut::with_capacity(want);
                 while buf.len() < want {
                     let mut limited = (&mut content).take((want - buf.len()) as u64);
-                    let n = limited
-                        .read_buf(&mut buf)
-                        .await
-                        .map_err(|e| error_from_io(e, format!("reading the content of {digest}")))?;
+                    let n = limited.read_buf(&mut buf).await.map_err(|e| {
+                        error_from_io(e, format!("reading the content of {digest}"))
+                    })?;
                     if n == 0 {
                         break;
                     }
@@ -218,8 +217,7 @@ impl Blobs {
                 }
                 seen += buf.len() as u64;
                 let chunk = buf.freeze();
-                if hash_tx.send(chunk.clone()).await.is_err()
-                    || write_tx.send(chunk).await.is_err()
+                if hash_tx.send(chunk.clone()).await.is_err() || write_tx.send(chunk).await.is_err()
                 {
                     // The writer stopped early: its own error says why.
                     break;

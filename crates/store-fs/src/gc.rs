@@ -56,7 +56,7 @@ impl Store {
                 shared.graph.remove(&node);
             }
         }
-        crate::store::saved(self.saver.flush_now().await)?;
+        self.index_changed_and_saved().await?;
 
         let layout = shared.layout().clone();
         let grace = self.options.gc_grace;

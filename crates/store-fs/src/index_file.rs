@@ -65,9 +65,8 @@ pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<IndexDocument> {
                 format!("manifests[{position}] (digest {digest_text}) is not a descriptor: {e}"),
             )
         })?;
-        ValidDigest::from_digest(desc.digest()).map_err(|e| {
-            invalid(path, format!("manifests[{position}]: {e}"))
-        })?;
+        ValidDigest::from_digest(desc.digest())
+            .map_err(|e| invalid(path, format!("manifests[{position}]: {e}")))?;
         entries.push(LoadedEntry { desc, raw });
     }
     Ok(IndexDocument { top, entries })
@@ -128,7 +127,10 @@ pub(crate) fn with_ref_name(mut raw: Value, reference: Option<&str>) -> Value {
 /// platform's `os.version` / `os.features` spelt as the spec spells them.
 pub(crate) fn descriptor_json(desc: &Descriptor) -> Value {
     let mut out = Map::new();
-    out.insert("mediaType".into(), Value::from(desc.media_type().to_string()));
+    out.insert(
+        "mediaType".into(),
+        Value::from(desc.media_type().to_string()),
+    );
     if let Some(kind) = desc.artifact_type() {
         out.insert("artifactType".into(), Value::from(kind.to_string()));
     }
@@ -183,7 +185,13 @@ mod tests {
     #[test]
     fn empty_null_and_garbage() {
         let p = Path::new("/l/index.json");
-        for bad in [&b""[..], b"  \n", b"not json", b"[]", br#"{"manifests":{}}"#] {
+        for bad in [
+            &b""[..],
+            b"  \n",
+            b"not json",
+            b"[]",
+            br#"{"manifests":{}}"#,
+        ] {
             let err = parse_index(p, bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidLayout);
             assert!(err.to_string().contains("/l/index.json"), "{err}");

@@ -39,8 +39,7 @@ impl IndexState {
         let mut roots = Vec::with_capacity(doc.entries.len());
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
-            self.resolver
-                .tag(without_ref_name(&entry.desc), &digest);
+            self.resolver.tag(without_ref_name(&entry.desc), &digest);
             raw.insert(digest, entry.raw.clone());
             if let Some(name) = index_file::ref_name(&entry.desc) {
                 self.resolver.tag(entry.desc.clone(), name);

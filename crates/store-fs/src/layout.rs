@@ -49,10 +49,6 @@ impl Layout {
         self.root.join("index.json")
     }
 
-    pub(crate) fn lock_path(&self) -> PathBuf {
-        self.root.join("index.json.lock")
-    }
-
     pub(crate) fn layout_path(&self) -> PathBuf {
         self.root.join("oci-layout")
     }
@@ -122,8 +118,7 @@ pub(crate) fn refuse_symlinked_dirs(layout: &Layout) -> Result<()> {
             if meta.file_type().is_symlink() {
                 return Err(Error::InvalidLayout {
                     path: dir,
-                    reason: "is a symbolic link; blob directories must be real directories"
-                        .into(),
+                    reason: "is a symbolic link; blob directories must be real directories".into(),
                 });
             }
         }

@@ -2,10 +2,10 @@
 //! the in-memory index and graph, and how `index.json` is read and written.
 
 use crate::blob::{spawn_blocking, Blobs};
+use crate::fsutil;
 use crate::index_file::{parse_index, IndexDocument};
 use crate::index_state::IndexState;
 use crate::layout::Layout;
-use crate::fsutil;
 use async_trait::async_trait;
 use bytes::Bytes;
 use oci_spec::image::Descriptor;

@@ -151,6 +151,14 @@ impl Store {
         self.saver.flushes()
     }
 
+    /// Records an index change and writes `index.json` now, whatever the policy (for gc,
+    /// whose pruning must be on disk before files are removed).
+    pub(crate) async fn index_changed_and_saved(&self) -> Result<()> {
+        // The change is recorded when `changed` is called; the write below covers it.
+        drop(self.saver.changed());
+        saved(self.saver.flush_now().await)
+    }
+
     /// Records an index change and waits as the autosave policy says.
     pub(crate) async fn index_changed(&self) -> Result<()> {
         saved(self.saver.changed().await)
@@ -180,7 +188,8 @@ impl Store {
             return Err(Error::not_found(reference));
         };
         if let Some(node) = shared.graph.get(reference) {
-            if node.size() == size {
+            // A manifest known through its parent (an index's child) resolves as itself.
+            if is_manifest(&node) && node.size() == size {
                 return Ok(descriptor::plain(&node));
             }
         }
