@@ -24,7 +24,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use oci_spec::image::{Descriptor, MediaType};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::io::AsyncReadExt;
 
 /// How much of a claimed size a push reserves up front (1 MiB); the buffer grows as bytes
@@ -39,6 +39,11 @@ struct Shared {
     resolver: MemoryResolver,
     /// The predecessor graph of everything pushed.
     graph: MemoryGraph,
+    /// Makes a delete atomic: the final step of a push, a tag and an untag hold it shared, a
+    /// delete holds it exclusively, so a delete never interleaves with them (a push of the same
+    /// content cannot lose its digest entry, a tag cannot land on content being deleted). Only
+    /// ever held over synchronous code, never across an await.
+    gate: RwLock<()>,
 }
 
 /// An in-memory `GraphTarget + Deleter + Untagger + TagLister`.
@@ -67,6 +72,15 @@ impl MemoryStore {
             .blobs
             .get(digest.as_str())
             .map(|entry| entry.value().clone())
+    }
+
+    fn shared_gate(&self) -> RwLockReadGuard<'_, ()> {
+        // The gate guards no data, so a poisoned lock is simply taken over.
+        self.shared.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn exclusive_gate(&self) -> RwLockWriteGuard<'_, ()> {
+        self.shared.gate.write().unwrap_or_else(|p| p.into_inner())
     }
 
     fn blob_size(&self, digest: &str) -> Option<u64> {
@@ -144,6 +158,7 @@ impl Pusher for MemoryStore {
             Vec::new()
         };
 
+        let _gate = self.shared_gate();
         match self.shared.blobs.entry(digest.as_str().to_string()) {
             Entry::Occupied(_) => return Err(Error::already_exists(&digest)),
             Entry::Vacant(slot) => {
@@ -223,6 +238,7 @@ impl Tagger for MemoryStore {
         }
         let digest = descriptor::validate(desc)?;
         reference::check_tag(reference, &digest)?;
+        let _gate = self.shared_gate();
         let Some(stored) = self.blob_size(digest.as_str()) else {
             return Err(Error::not_found(&digest));
         };
@@ -254,6 +270,7 @@ impl Untagger for MemoryStore {
         if reference.is_empty() {
             return Err(Error::MissingReference { operation: "untag" });
         }
+        let _gate = self.shared_gate();
         let Some(desc) = self.shared.resolver.resolve(reference) else {
             return Err(Error::not_found(reference));
         };
@@ -298,6 +315,7 @@ impl Deleter for MemoryStore {
     /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `NotFound` when the content is absent.
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let digest = descriptor::validate(target)?;
+        let _gate = self.exclusive_gate();
         if self.shared.blobs.remove(digest.as_str()).is_none() {
             return Err(Error::not_found(&digest));
         }

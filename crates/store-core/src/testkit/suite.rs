@@ -347,7 +347,7 @@ pub async fn invalid_manifest_is_not_stored<S: ConformanceStore + ?Sized>(store:
     let bodies: [&[u8]; 4] = [
         b"this is not JSON",
         b"[]",
-        br#"{"manifests":"x","layers":7}"#,
+        br#"{"manifests":"x","layers":7,"blobs":false}"#,
         negative_size,
     ];
     for media_type in [
