@@ -72,6 +72,7 @@ pub const PREDECESSOR_TABLE: [(&str, &[&str]); 15] = [
 ///
 /// # Panics
 /// When `result` is `Ok` or an error of another kind; the message starts with `what`.
+#[track_caller]
 pub fn expect_err<T>(result: Result<T>, kind: ErrorKind, what: &str) -> Error {
     match result {
         Ok(_) => panic!("{what}: expected {kind:?}, got Ok"),
