@@ -280,6 +280,77 @@ mod tests {
         assert_eq!(graph.len(), 2);
     }
 
+    /// Serves manifests from memory and counts fetches per digest.
+    struct CountingFetcher {
+        blobs: HashMap<String, bytes::Bytes>,
+        fetches: std::sync::Mutex<HashMap<String, usize>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::Fetcher for CountingFetcher {
+        async fn fetch(&self, target: &Descriptor) -> Result<crate::content::BoxReader> {
+            let key = target.digest().to_string();
+            *self.fetches.lock().unwrap().entry(key.clone()).or_default() += 1;
+            match self.blobs.get(&key) {
+                Some(b) => Ok(crate::content::reader_from_bytes(b.clone())),
+                None => Err(crate::Error::not_found(key)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_shared_manifest_is_fetched_once_however_many_roots_reach_it() {
+        let layer = blob(1);
+        let missing = descriptor_from_bytes(MediaType::ImageManifest, b"absent");
+        let manifest_body = format!(
+            r#"{{"config":{{"mediaType":"a/b","digest":"{}","size":1}},"layers":[]}}"#,
+            layer.digest()
+        );
+        let manifest = descriptor_from_bytes(MediaType::ImageManifest, manifest_body.as_bytes());
+        let mut blobs = HashMap::new();
+        blobs.insert(
+            manifest.digest().to_string(),
+            bytes::Bytes::from(manifest_body),
+        );
+        let mut roots = Vec::new();
+        for i in 0..2000 {
+            let body = format!(
+                r#"{{"manifests":[{{"mediaType":"{}","digest":"{}","size":{}}},{{"mediaType":"{}","digest":"{}","size":{}}}],"n":{i}}}"#,
+                manifest.media_type(),
+                manifest.digest(),
+                manifest.size(),
+                missing.media_type(),
+                missing.digest(),
+                missing.size()
+            );
+            let index = descriptor_from_bytes(MediaType::ImageIndex, body.as_bytes());
+            blobs.insert(index.digest().to_string(), bytes::Bytes::from(body));
+            roots.push(index.clone());
+            roots.push(index);
+        }
+        let fetcher = CountingFetcher {
+            blobs,
+            fetches: Default::default(),
+        };
+        let graph = MemoryGraph::new();
+        graph.index_all_many(&fetcher, &roots).await.unwrap();
+        let fetches = fetcher.fetches.lock().unwrap();
+        assert_eq!(fetches[manifest.digest().as_ref()], 1);
+        assert_eq!(fetches[missing.digest().as_ref()], 1);
+        assert!(fetches.values().all(|&n| n == 1), "every node fetched once");
+        assert_eq!(fetches.len(), 2002);
+        assert_eq!(graph.predecessors(&manifest).len(), 2000);
+        assert!(
+            !graph.contains(missing.digest().as_ref()),
+            "a missing child is skipped"
+        );
+        assert_eq!(graph.predecessors(&missing).len(), 2000);
+        assert_eq!(graph.predecessors(&layer).len(), 1);
+        // A layer is recorded without being fetched.
+        assert!(graph.contains(layer.digest().as_ref()));
+        assert!(!fetches.contains_key(layer.digest().as_ref()));
+    }
+
     #[test]
     fn reindexing_replaces_edges() {
         let graph = MemoryGraph::new();
