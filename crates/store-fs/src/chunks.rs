@@ -2,7 +2,6 @@
 //! 1 GiB read or write costs a few thousand channel hops instead of one pool hop per small buffer.
 
 use bytes::{Buf, Bytes};
-use std::fs::File;
 use std::io::{self, Read};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -23,8 +22,9 @@ pub(crate) struct ChunkReader {
 }
 
 impl ChunkReader {
-    /// Starts reading `file` on the blocking pool.
-    pub(crate) fn spawn(mut file: File) -> ChunkReader {
+    /// Starts reading `file` (a blob file, or a `Take` of one entry of a tar) on the blocking
+    /// pool, until it ends.
+    pub(crate) fn spawn<R: Read + Send + 'static>(mut file: R) -> ChunkReader {
         let (tx, rx) = mpsc::channel(DEPTH);
         tokio::task::spawn_blocking(move || loop {
             let mut buf = vec![0u8; CHUNK];

@@ -19,12 +19,16 @@ mod index_state;
 mod layout;
 mod manifest_info;
 mod options;
+mod readonly;
 mod shared;
+mod source;
 mod store;
+mod tar_source;
 
 pub use blob_writer::BlobWriter;
 pub use fsck::FsckReport;
 pub use gc::GcReport;
 pub use layout::LAYOUT_VERSION;
 pub use options::{StoreOptions, DEFAULT_GC_GRACE};
+pub use readonly::ReadOnlyStore;
 pub use store::Store;

@@ -1,0 +1,272 @@
+//! [`ReadOnlyStore`]: an OCI image layout directory, or an uncompressed tar of one, opened for
+//! reading only.
+
+use crate::blob::{spawn_blocking, Blobs};
+use crate::fsutil;
+use crate::index_file::{parse_index, IndexDocument};
+use crate::index_state::IndexState;
+use crate::layout::{self, Layout};
+use crate::source::Source;
+use crate::tar_source::TarSource;
+use async_trait::async_trait;
+use oci_spec::image::{Descriptor, MediaType};
+use std::io::{self, Read};
+use std::path::Path;
+use store_core::content::BoxReader;
+use store_core::descriptor::{self, OCTET_STREAM};
+use store_core::digest::ValidDigest;
+use store_core::graph::MemoryGraph;
+use store_core::{Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, TagLister};
+
+/// The largest `oci-layout` file read (its one field fits in a few dozen bytes).
+const LAYOUT_FILE_LIMIT: u64 = 64 << 10;
+
+/// An OCI image layout opened read-only, from a directory or from an uncompressed tar of one
+/// (entries named with or without a leading `./`): a `ReadOnlyGraphTarget + TagLister`.
+///
+/// Opening reads `oci-layout` and `index.json` and indexes every `index.json` entry into the
+/// predecessor graph; after that the state never changes. Nothing is ever written: no
+/// directory, no `index.json`, no lock. Fetches stream the blob (big ones in large chunks,
+/// never whole in memory) through a reader that checks size and digest, so corrupted content
+/// ends in `Mismatch` rather than in wrong bytes. Symbolic links inside a layout directory are
+/// never followed, and an archive holding links, absolute paths or `..` entries is refused.
+///
+/// Resolve, exists, predecessors and tags behave as they do on [`crate::Store`].
+pub struct ReadOnlyStore {
+    source: Source,
+    index: IndexState,
+    graph: MemoryGraph,
+}
+
+impl std::fmt::Debug for ReadOnlyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOnlyStore")
+            .field("path", &self.path())
+            .field("archive", &self.is_archive())
+            .field("nodes", &self.graph.len())
+            .finish()
+    }
+}
+
+/// Reads the file at `path` without following a symbolic link; `None` when it does not exist.
+/// Blocking.
+///
+/// Errors: `InvalidLayout` naming the path when it is a symbolic link, not a regular file, or
+/// larger than `limit`; `Io`.
+fn read_layout_file(path: &Path, limit: Option<u64>) -> Result<Option<Vec<u8>>> {
+    let invalid = |reason: String| Error::InvalidLayout {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = match fsutil::open_nofollow(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(invalid(
+                "is a symbolic link, which is never followed".into(),
+            ))
+        }
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(format!("inspecting {}", path.display()), e))?;
+    if !meta.is_file() {
+        return Err(invalid("is not a regular file".into()));
+    }
+    if let Some(limit) = limit {
+        if meta.len() > limit {
+            return Err(invalid(format!(
+                "{} bytes is more than the {limit} allowed",
+                meta.len()
+            )));
+        }
+    }
+    let mut out = Vec::with_capacity(meta.len().min(1 << 20) as usize);
+    let mut file = file;
+    file.read_to_end(&mut out)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok(Some(out))
+}
+
+/// Checks `oci-layout` and parses `index.json`, given how to read a file of the layout.
+///
+/// Errors: `InvalidLayout` naming the file when either is missing or invalid,
+/// `UnsupportedVersion`, and those of `read`.
+fn check_layout(
+    root: &Path,
+    read: impl Fn(&str, Option<u64>) -> Result<Option<Vec<u8>>>,
+) -> Result<IndexDocument> {
+    let layout_path = root.join("oci-layout");
+    let Some(bytes) = read("oci-layout", Some(LAYOUT_FILE_LIMIT))? else {
+        return Err(Error::InvalidLayout {
+            path: layout_path,
+            reason: "missing: an OCI image layout needs an oci-layout file".into(),
+        });
+    };
+    layout::check_layout_bytes(&layout_path, &bytes)?;
+    let index_path = root.join("index.json");
+    let Some(bytes) = read("index.json", None)? else {
+        return Err(Error::InvalidLayout {
+            path: index_path,
+            reason: "missing: an OCI image layout needs an index.json file".into(),
+        });
+    };
+    parse_index(&index_path, &bytes)
+}
+
+/// Opens the source at `path` and reads its index (blocking).
+fn open_source(path: &Path) -> Result<(Source, IndexDocument)> {
+    let absolute = std::path::absolute(path)
+        .map_err(|e| Error::io(format!("making {} absolute", path.display()), e))?;
+    let meta = match std::fs::metadata(&absolute) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::not_found(absolute.display()))
+        }
+        Err(e) => return Err(Error::io(format!("inspecting {}", absolute.display()), e)),
+    };
+    if meta.is_dir() {
+        let layout = Layout::new(absolute);
+        layout::refuse_symlinked_dirs(&layout)?;
+        let root = layout.root().to_path_buf();
+        let doc = check_layout(&root, |name, limit| {
+            read_layout_file(&root.join(name), limit)
+        })?;
+        Ok((Source::Dir(Blobs::new(layout, false)), doc))
+    } else if meta.is_file() {
+        let tar = TarSource::scan(&absolute)?;
+        let doc = check_layout(&absolute, |name, limit| {
+            tar.read_entry(name, limit.unwrap_or(u64::MAX))
+        })?;
+        Ok((Source::Tar(tar), doc))
+    } else {
+        Err(Error::InvalidLayout {
+            path: absolute,
+            reason: "neither a layout directory nor a tar archive of one".into(),
+        })
+    }
+}
+
+impl ReadOnlyStore {
+    /// Opens the layout at `path`: a directory, or a file holding an uncompressed tar of a
+    /// layout. `oci-layout` and `index.json` must exist and be valid; every `index.json` entry
+    /// is then indexed into the predecessor graph (an entry whose manifest is missing is
+    /// tolerated: its tags still resolve). Nothing is written.
+    ///
+    /// Errors: `NotFound` when `path` does not exist; `InvalidLayout` naming the file for a
+    /// missing or non-JSON `oci-layout`, a missing, empty or non-JSON `index.json` or a bad
+    /// entry in it, a symbolic link where a layout file or blob directory should be, bytes that
+    /// are not a tar archive, or an archive entry that is a link, has an absolute path or a `..`
+    /// component (naming the entry); `UnsupportedVersion` for an `oci-layout` version other than
+    /// "1.0.0"; `Unsupported` for a sparse archive entry; fetch and parse errors of a present
+    /// manifest (`Mismatch`, `InvalidManifest`, `SizeExceedsLimit`); `Io`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore> {
+        let path = path.as_ref().to_path_buf();
+        let (source, doc) = spawn_blocking(move || open_source(&path)).await?;
+        let index = IndexState::default();
+        let roots = index.load(&doc);
+        let graph = MemoryGraph::new();
+        graph.index_all_many(&source, &roots).await?;
+        Ok(ReadOnlyStore {
+            source,
+            index,
+            graph,
+        })
+    }
+
+    /// The absolute path of the layout directory or of the archive.
+    pub fn path(&self) -> &Path {
+        self.source.path()
+    }
+
+    /// Whether the store reads a tar archive (rather than a directory).
+    pub fn is_archive(&self) -> bool {
+        matches!(self.source, Source::Tar(_))
+    }
+}
+
+#[async_trait]
+impl Fetcher for ReadOnlyStore {
+    /// Opens the blob `target` names for a read that checks size and digest as it goes (a
+    /// corrupted blob ends in `Mismatch` at the end of the read).
+    ///
+    /// Errors: `InvalidDigest`, `SizeExceedsLimit` for a size beyond 2^48, `NotFound`,
+    /// `Mismatch` when the stored size differs from `target`'s, `InvalidLayout` when the blob
+    /// is a symbolic link (never followed), `Io`.
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        self.source.fetch(target).await
+    }
+}
+
+#[async_trait]
+impl ReadOnlyStorage for ReadOnlyStore {
+    /// Whether a blob with `target`'s digest is stored (a symbolic link does not count).
+    ///
+    /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `Io`; never `NotFound`.
+    async fn exists(&self, target: &Descriptor) -> Result<bool> {
+        let digest = descriptor::validate(target)?;
+        Ok(self.source.stat(&digest)?.is_some())
+    }
+}
+
+#[async_trait]
+impl Resolver for ReadOnlyStore {
+    /// A tag gives the descriptor of its `index.json` entry as written; the digest of an
+    /// `index.json` entry or of a known manifest its plain descriptor; the digest of any other
+    /// blob present `application/octet-stream` with the blob's size.
+    ///
+    /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise.
+    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+        if reference.is_empty() {
+            return Err(Error::MissingReference {
+                operation: "resolve",
+            });
+        }
+        if let Some(desc) = self.index.resolver.resolve(reference) {
+            if reference == desc.digest().as_ref() {
+                return Ok(descriptor::plain(&desc));
+            }
+            return Ok(desc);
+        }
+        let Ok(digest) = ValidDigest::parse(reference) else {
+            return Err(Error::not_found(reference));
+        };
+        let Some(size) = self.source.stat(&digest)? else {
+            return Err(Error::not_found(format!(
+                "{reference} in {}",
+                self.path().display()
+            )));
+        };
+        if let Some(node) = self.graph.get(reference) {
+            if node.size() == size {
+                return Ok(descriptor::plain(&node));
+            }
+        }
+        Ok(Descriptor::new(
+            MediaType::from(OCTET_STREAM),
+            size,
+            digest.to_oci(),
+        ))
+    }
+}
+
+#[async_trait]
+impl PredecessorFinder for ReadOnlyStore {
+    /// Every indexed manifest or index that lists `node` (by digest); empty for an unknown node.
+    ///
+    /// Errors: none.
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+        Ok(self.graph.predecessors(node))
+    }
+}
+
+#[async_trait]
+impl TagLister for ReadOnlyStore {
+    /// The `ref.name`s of `index.json`, ascending, strictly after `last`.
+    ///
+    /// Errors: none.
+    async fn tags(&self, last: Option<&str>) -> Result<Vec<String>> {
+        Ok(self.index.resolver.tags(last))
+    }
+}

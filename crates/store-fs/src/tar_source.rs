@@ -1,0 +1,271 @@
+//! An uncompressed tar of an OCI image layout as a read-only blob source.
+//!
+//! The archive is scanned once, when it is opened: each regular file's data offset and size are
+//! remembered under its cleaned name (`./blobs/x` and `blobs/x` are the same entry). A read
+//! re-opens the archive, seeks to the entry and streams exactly its bytes, verified against the
+//! descriptor. Entries that could lead a reader out of the archive or alias another entry
+//! (`..` components, absolute paths, symbolic and hard links) make the whole archive invalid.
+
+use crate::blob::{spawn_blocking, SMALL};
+use crate::chunks::ChunkReader;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use store_core::content::{BoxReader, VerifyReader};
+use store_core::digest::ValidDigest;
+use store_core::{Error, Result};
+use tar::EntryType;
+use tokio::io::AsyncRead;
+
+/// Where one regular file's bytes are in the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TarEntry {
+    /// Offset of the first data byte from the start of the archive.
+    pub(crate) offset: u64,
+    /// Number of data bytes.
+    pub(crate) size: u64,
+}
+
+/// A scanned tar archive: regular files by cleaned name.
+#[derive(Debug)]
+pub(crate) struct TarSource {
+    path: PathBuf,
+    entries: HashMap<String, TarEntry>,
+}
+
+/// The name an entry is filed under: empty and `.` components dropped (so a leading `./` goes),
+/// components joined by `/`. `Ok(None)` for a name that is not UTF-8 (no layout path is).
+///
+/// Errors: a reason, for an absolute path or a `..` component.
+pub(crate) fn clean_name(raw: &[u8]) -> std::result::Result<Option<String>, &'static str> {
+    if raw.first() == Some(&b'/') {
+        return Err("is an absolute path");
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in raw.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err("has a `..` component"),
+            _ => parts.push(part),
+        }
+    }
+    Ok(String::from_utf8(parts.join(&b'/')).ok())
+}
+
+/// Whether an error of the tar reader says the bytes are not a tar archive (rather than that
+/// the file could not be read).
+fn is_format_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Other | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+    )
+}
+
+impl TarSource {
+    /// Scans the archive at `path` (blocking; run it on the blocking pool).
+    ///
+    /// Errors: `InvalidLayout` naming the archive when it is not a tar archive, when an entry
+    /// has an absolute path or a `..` component, is a symbolic or hard link (each naming the
+    /// entry), or runs past the end of the file; `Unsupported` for a sparse entry; `Io` when the
+    /// file cannot be read.
+    pub(crate) fn scan(path: &Path) -> Result<TarSource> {
+        let invalid = |reason: String| Error::InvalidLayout {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let read_error = |e: io::Error| {
+            if is_format_error(&e) {
+                invalid(format!("not a readable tar archive: {e}"))
+            } else {
+                Error::io(format!("reading {}", path.display()), e)
+            }
+        };
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("inspecting {}", path.display()), e))?
+            .len();
+        let mut archive = tar::Archive::new(file);
+        let mut entries = HashMap::new();
+        for entry in archive.entries_with_seek().map_err(read_error)? {
+            let entry = entry.map_err(read_error)?;
+            let raw = entry.path_bytes();
+            let shown = String::from_utf8_lossy(&raw).into_owned();
+            let name =
+                clean_name(&raw).map_err(|why| invalid(format!("the entry {shown:?} {why}")))?;
+            let kind = entry.header().entry_type();
+            match kind {
+                EntryType::Regular | EntryType::Continuous => {
+                    let offset = entry.raw_file_position();
+                    let size = entry.size();
+                    if offset.checked_add(size).is_none_or(|end| end > len) {
+                        return Err(invalid(format!(
+                            "the entry {shown:?} ({size} bytes at offset {offset}) runs past \
+                             the end of the archive ({len} bytes)"
+                        )));
+                    }
+                    if let Some(name) = name.filter(|n| !n.is_empty()) {
+                        // As when extracting, a later entry of the same name wins.
+                        entries.insert(name, TarEntry { offset, size });
+                    }
+                }
+                EntryType::Symlink | EntryType::Link => {
+                    let what = if kind == EntryType::Symlink {
+                        "a symbolic link"
+                    } else {
+                        "a hard link"
+                    };
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default();
+                    return Err(invalid(format!(
+                        "the entry {shown:?} is {what} (to {target:?}); a layout archive may \
+                         hold only regular files and directories"
+                    )));
+                }
+                EntryType::GNUSparse => {
+                    return Err(Error::unsupported(format!(
+                        "{}: the entry {shown:?} is a sparse file",
+                        path.display()
+                    )));
+                }
+                // Directories, devices, fifos, global headers: not content.
+                _ => {}
+            }
+        }
+        Ok(TarSource {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// The archive's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The regular file `name` (cleaned, e.g. `index.json`), if the archive has one.
+    pub(crate) fn entry(&self, name: &str) -> Option<TarEntry> {
+        self.entries.get(name).copied()
+    }
+
+    /// The archive name of a blob: `blobs/<alg>/<hex>`.
+    fn blob_name(digest: &ValidDigest) -> String {
+        format!("blobs/{}/{}", digest.algorithm().name(), digest.hex())
+    }
+
+    /// The size of the blob `digest` in the archive, or `None` when it has none.
+    pub(crate) fn stat(&self, digest: &ValidDigest) -> Option<u64> {
+        self.entry(&Self::blob_name(digest)).map(|e| e.size)
+    }
+
+    /// Opens the archive positioned at `entry`, limited to its bytes (blocking).
+    fn open_entry(path: &Path, entry: TarEntry) -> Result<io::Take<File>> {
+        let mut file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        file.seek(SeekFrom::Start(entry.offset))
+            .map_err(|e| Error::io(format!("seeking in {}", path.display()), e))?;
+        Ok(file.take(entry.size))
+    }
+
+    /// Reads the whole entry `name` if it exists and holds at most `limit` bytes (blocking).
+    ///
+    /// Errors: `InvalidLayout` naming `<archive>/<name>` when it is larger than `limit` or the
+    /// archive ends early; `Io`.
+    pub(crate) fn read_entry(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let Some(entry) = self.entry(name) else {
+            return Ok(None);
+        };
+        let shown = self.path.join(name);
+        if entry.size > limit {
+            return Err(Error::InvalidLayout {
+                path: shown,
+                reason: format!("{} bytes is more than the {limit} allowed", entry.size),
+            });
+        }
+        let mut reader = Self::open_entry(&self.path, entry)?;
+        let mut out = Vec::with_capacity(entry.size.min(SMALL) as usize);
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| Error::io(format!("reading {}", shown.display()), e))?;
+        if out.len() as u64 != entry.size {
+            return Err(Error::InvalidLayout {
+                path: shown,
+                reason: format!(
+                    "the archive ends after {} of its {} bytes",
+                    out.len(),
+                    entry.size
+                ),
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Opens the blob `digest` for a verified read: small blobs are read in one blocking call,
+    /// big ones streamed in large chunks from a blocking thread.
+    ///
+    /// Errors: `NotFound`; `Mismatch` when the entry's size differs from `size` (or, while
+    /// reading, when the bytes differ from the digest); `Io`.
+    pub(crate) async fn open(&self, digest: &ValidDigest, size: u64) -> Result<BoxReader> {
+        let Some(entry) = self.entry(&Self::blob_name(digest)) else {
+            return Err(Error::not_found(digest));
+        };
+        if entry.size != size {
+            return Err(Error::mismatch(
+                digest,
+                format!(
+                    "the archive's entry has {} bytes, the descriptor says {size}",
+                    entry.size
+                ),
+            ));
+        }
+        let path = self.path.clone();
+        let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= SMALL {
+            let bytes = spawn_blocking(move || {
+                let mut reader = Self::open_entry(&path, entry)?;
+                let mut out = Vec::with_capacity(size as usize);
+                reader
+                    .read_to_end(&mut out)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                Ok(out)
+            })
+            .await?;
+            Box::new(io::Cursor::new(bytes))
+        } else {
+            let reader = spawn_blocking(move || Self::open_entry(&path, entry)).await?;
+            Box::new(ChunkReader::spawn(reader))
+        };
+        Ok(Box::pin(VerifyReader::with_digest(
+            inner,
+            digest.clone(),
+            size,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(
+            clean_name(b"./blobs/sha256/ab"),
+            Ok(Some("blobs/sha256/ab".into()))
+        );
+        assert_eq!(
+            clean_name(b"blobs//sha256/./ab"),
+            Ok(Some("blobs/sha256/ab".into()))
+        );
+        assert_eq!(clean_name(b"./"), Ok(Some(String::new())));
+        assert_eq!(clean_name(b"blobs/"), Ok(Some("blobs".into())));
+        assert_eq!(clean_name(b"a/\xff"), Ok(None));
+        assert!(clean_name(b"../x").is_err());
+        assert!(clean_name(b"blobs/../../x").is_err());
+        assert!(clean_name(b"/etc/passwd").is_err());
+        assert_eq!(clean_name(b"a..b/..c"), Ok(Some("a..b/..c".into())));
+    }
+}
