@@ -1,24 +1,75 @@
-//! Quickstart: push a small image (config, one layer, manifest) into a store, tag it `v1`,
-//! resolve the tag, and list what points at the layer.
+//! Quickstart: write a small image (a real tar layer, its config, the manifest) into an OCI image
+//! layout directory, tag it `v1`, reopen the layout, resolve the tag, fetch the manifest back
+//! verified, and list what points at the layer.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! `cargo run --example quickstart -- [DIR]` (default: a new temporary directory, which is kept
+//! and printed). The layout it leaves is a plain OCI image layout that other tools read, e.g.
+//! `skopeo inspect --raw oci:DIR:v1` or `umoci unpack --image DIR:v1 bundle`.
 
 use ocistore::content::{descriptor_from_bytes, fetch_all, push_bytes};
-use ocistore::memory::MemoryStore;
-use ocistore::spec::MediaType;
-use ocistore::{PredecessorFinder, Resolver, TagLister, Tagger};
+use ocistore::fs::Store;
+use ocistore::spec::{Descriptor, MediaType};
+use ocistore::{ErrorKind, PredecessorFinder, Pusher, Resolver, TagLister, Tagger};
+use std::path::PathBuf;
+
+/// An uncompressed tar holding one file, `hello.txt`.
+fn layer_tar() -> std::io::Result<Vec<u8>> {
+    let text = b"hello from ocistore\n";
+    let mut header = tar::Header::new_ustar();
+    header.set_path("hello.txt")?;
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, &text[..])?;
+    builder.into_inner()
+}
+
+/// Pushes `data`, treating content that is already there (a second run) as success.
+async fn push(
+    store: &impl Pusher,
+    what: &str,
+    desc: &Descriptor,
+    data: Vec<u8>,
+) -> ocistore::Result<()> {
+    match push_bytes(store, desc, data).await {
+        Ok(()) => println!(
+            "pushed   {what:<8} {} ({} bytes)",
+            desc.digest(),
+            desc.size()
+        ),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            println!(
+                "present  {what:<8} {} ({} bytes)",
+                desc.digest(),
+                desc.size()
+            )
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
 
 #[tokio::main]
-async fn main() -> ocistore::Result<()> {
-    let store = MemoryStore::new();
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = match std::env::args_os().nth(1) {
+        Some(dir) => PathBuf::from(dir),
+        None => tempfile::Builder::new()
+            .prefix("ocistore-quickstart-")
+            .tempdir()?
+            .keep(),
+    };
+    let store = Store::open(&dir).await?;
+    println!("layout   {}", store.root().display());
 
-    // The content: a layer, an image config, and the manifest that lists them. Manifests are
-    // JSON; here the text is written out so its bytes (and digest) are fixed.
-    let layer = b"hello from ocistore\n".to_vec();
+    let layer = layer_tar()?;
     let layer_desc = descriptor_from_bytes(MediaType::ImageLayer, &layer);
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
-            .to_vec();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        layer_desc.digest()
+    )
+    .into_bytes();
     let config_desc = descriptor_from_bytes(MediaType::ImageConfig, &config);
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{}","digest":"{}","size":{}}}]}}"#,
@@ -29,22 +80,20 @@ async fn main() -> ocistore::Result<()> {
         MediaType::ImageLayer,
         layer_desc.digest(),
         layer_desc.size(),
-    );
-    let manifest_desc = descriptor_from_bytes(MediaType::ImageManifest, manifest.as_bytes());
+    )
+    .into_bytes();
+    let manifest_desc = descriptor_from_bytes(MediaType::ImageManifest, &manifest);
 
-    // Push children first; every push verifies size and digest before storing anything.
-    for (what, desc, data) in [
-        ("layer", &layer_desc, layer),
-        ("config", &config_desc, config),
-        ("manifest", &manifest_desc, manifest.into_bytes()),
-    ] {
-        push_bytes(&store, desc, data).await?;
-        println!("pushed {what:<8} {} ({} bytes)", desc.digest(), desc.size());
-    }
-
+    // Children first; every push is verified (size and digest) before it becomes visible.
+    push(&store, "layer", &layer_desc, layer).await?;
+    push(&store, "config", &config_desc, config).await?;
+    push(&store, "manifest", &manifest_desc, manifest).await?;
     store.tag(&manifest_desc, "v1").await?;
     println!("tagged   {} as v1", manifest_desc.digest());
+    store.close().await?;
 
+    // Everything is on disk: a fresh open sees it.
+    let store = Store::open(&dir).await?;
     let resolved = store.resolve("v1").await?;
     println!(
         "resolved v1 -> {} {} ({} bytes)",
@@ -54,13 +103,13 @@ async fn main() -> ocistore::Result<()> {
     );
     let body = fetch_all(&store, &resolved).await?;
     println!("fetched  the manifest back: {} verified bytes", body.len());
-
     let predecessors = store.predecessors(&layer_desc).await?;
     println!("the layer has {} predecessor(s):", predecessors.len());
     for node in &predecessors {
         println!("  {} {}", node.media_type(), node.digest());
     }
-
     println!("tags: {:?}", store.tags(None).await?);
+    println!("fsck clean: {}", store.fsck().await?.is_clean());
+    store.close().await?;
     Ok(())
 }

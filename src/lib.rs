@@ -11,6 +11,12 @@ pub use store_core::{
     Tagger, Target, Untagger,
 };
 
+/// The OCI image layout store: [`fs::Store`] (read/write) and [`fs::ReadOnlyStore`].
+pub mod fs {
+    pub use store_fs::*;
+}
+/// When `index.json` is written: [`autosave::AutoSave`] and the engine behind it.
+pub use autosave;
 /// [`memory::MemoryStore`]: the in-memory target, for tests and caches.
 pub use store_core::memory;
 /// Tag syntax: the image-spec `ref.name` grammar every store checks tags against.
