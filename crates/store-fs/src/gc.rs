@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use store_core::descriptor::is_manifest;
 use store_core::digest::{Algorithm, ValidDigest};
@@ -40,28 +41,43 @@ impl Store {
     /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.gate.write().await;
-        let shared = &self.shared;
+        let shared = Arc::clone(&self.shared);
+        // The index lock is held from the merge to the end of the sweep: another process's
+        // index write waits, so nothing it references can be swept from under it; what it
+        // pushed but has not referenced yet is young and spared by the grace period.
+        let (lock, learnt) = spawn_blocking(move || {
+            let lock = shared.lock_index()?;
+            let learnt = shared.absorb_locked(&lock)?;
+            Ok((lock, learnt))
+        })
+        .await?;
+        self.shared.learn_all(&learnt).await;
         let reachable = self.mark().await?;
 
         let mut report = GcReport::default();
-        for (reference, desc) in shared.index.resolver.snapshot() {
+        for (reference, desc) in self.shared.index.resolver.snapshot() {
             let digest = desc.digest().as_ref();
             if reference == digest && !reachable.contains(digest) {
-                shared.index.forget_digest(digest);
+                self.shared.index.forget_digest(digest);
                 report.entries_removed += 1;
             }
         }
-        for node in shared.graph.nodes() {
+        for node in self.shared.graph.nodes() {
             if !reachable.contains(node.digest().as_ref()) {
-                shared.graph.remove(&node);
+                self.shared.graph.remove(&node);
             }
         }
-        self.index_changed_and_saved().await?;
 
-        let layout = shared.layout().clone();
+        let shared = Arc::clone(&self.shared);
         let grace = self.options.gc_grace;
-        let durable = shared.durable;
-        let swept = spawn_blocking(move || sweep(&layout, &reachable, grace, durable)).await?;
+        let swept = spawn_blocking(move || {
+            // The pruned index is on disk before any file goes.
+            shared.write_locked(&lock)?;
+            let swept = sweep(shared.layout(), &reachable, grace, shared.durable)?;
+            drop(lock);
+            Ok(swept)
+        })
+        .await?;
         report.blobs_removed = swept.blobs_removed;
         report.bytes_removed = swept.bytes_removed;
         report.temp_files_removed = swept.temp_files_removed;

@@ -93,6 +93,32 @@ impl IndexState {
         }
     }
 
+    /// Takes over an entry another writer put in `index.json` under `key` (a tag, or the digest
+    /// of an untagged entry); returns its descriptor, or `None` if it is not a descriptor.
+    pub(crate) fn adopt(&self, key: &str, value: &Value) -> Option<Descriptor> {
+        let desc: Descriptor = serde_json::from_value(value.clone()).ok()?;
+        let digest = desc.digest().to_string();
+        if key == digest {
+            self.resolver.tag(without_ref_name(&desc), key);
+        } else {
+            self.tag_digest(&desc);
+            self.resolver.tag(desc.clone(), key);
+        }
+        self.raw().insert(key.to_string(), value.clone());
+        Some(desc)
+    }
+
+    /// Drops the entry `key` (another writer removed it).
+    pub(crate) fn drop_key(&self, key: &str) {
+        self.raw().remove(key);
+        self.resolver.untag(key);
+    }
+
+    /// Replaces the foreign top-level fields (another writer's are newer than ours).
+    pub(crate) fn set_top(&self, top: Map<String, Value>) {
+        *self.top() = top;
+    }
+
     /// The entries `index.json` should hold, keyed by reference (a tag, or the digest of an
     /// untagged entry): tagged entries carry their ref.name, untagged ones none.
     pub(crate) fn entries(&self) -> BTreeMap<String, Value> {

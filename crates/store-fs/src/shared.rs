@@ -2,7 +2,6 @@
 //! the in-memory index and graph, and how `index.json` is read and written.
 
 use crate::blob::{spawn_blocking, Blobs};
-use crate::fsutil;
 use crate::index_file::{parse_index, IndexDocument};
 use crate::index_state::IndexState;
 use crate::layout::Layout;
@@ -10,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use oci_spec::image::Descriptor;
 use std::io;
+use std::sync::Arc;
 use store_core::content::BoxReader;
 use store_core::descriptor::{self, MAX_MANIFEST_SIZE};
 use store_core::digest::ValidDigest;
@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) index: IndexState,
     pub(crate) graph: MemoryGraph,
     pub(crate) durable: bool,
+    /// What we last read from or wrote to `index.json` (see `disk_sync.rs`).
+    pub(crate) disk: std::sync::Mutex<crate::disk_sync::DiskView>,
 }
 
 impl Shared {
@@ -30,41 +32,54 @@ impl Shared {
         self.blobs.layout()
     }
 
-    /// Reads and parses `index.json`; `None` when it does not exist.
+    /// Reads and parses `index.json`; `None` when it does not exist. Returns the bytes too.
     ///
     /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `Io`.
-    pub(crate) async fn read_index_file(&self) -> Result<Option<IndexDocument>> {
+    pub(crate) async fn read_index_file(&self) -> Result<Option<(IndexDocument, Vec<u8>)>> {
         let path = self.layout().index_path();
         spawn_blocking(move || match std::fs::read(&path) {
-            Ok(bytes) => parse_index(&path, &bytes).map(Some),
+            Ok(bytes) => parse_index(&path, &bytes).map(|doc| Some((doc, bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         })
         .await
     }
 
-    /// Loads `doc` into the index and indexes every entry's graph (each node once).
+    /// Loads `doc` (read as `bytes`) into the index and indexes every entry's graph (each node
+    /// once).
     ///
     /// Errors: fetch or parse errors of a present manifest.
-    pub(crate) async fn load(&self, doc: &IndexDocument) -> Result<()> {
+    pub(crate) async fn load(&self, doc: &IndexDocument, bytes: Vec<u8>) -> Result<()> {
         let roots = self.index.load(doc);
+        self.remember_disk(crate::merge::keyed(doc), bytes);
         self.graph.clear();
         self.graph.index_all_many(self, &roots).await
     }
 
-    /// Writes the in-memory index to `index.json` atomically.
+    /// Writes the in-memory index to `index.json` under the cross-process lock, first taking in
+    /// what other writers changed; manifests learnt that way are indexed into the graph.
     ///
-    /// Errors: `Io` (the previous `index.json` is left intact).
-    pub(crate) async fn write_index(&self) -> Result<()> {
-        let entries = self.index.entries();
-        let bytes = self.index.encode(&entries);
-        let path = self.layout().index_path();
-        let durable = self.durable;
-        spawn_blocking(move || {
-            fsutil::atomic_write(&path, &bytes, durable)
-                .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    /// Errors: `Io` (the previous `index.json` is left intact), `InvalidLayout` when another
+    /// writer left an `index.json` that does not parse.
+    pub(crate) async fn write_index(self: &Arc<Self>) -> Result<()> {
+        let shared = Arc::clone(self);
+        let learnt = spawn_blocking(move || {
+            let lock = shared.lock_index()?;
+            let learnt = shared.absorb_locked(&lock)?;
+            shared.write_locked(&lock)?;
+            Ok(learnt)
         })
-        .await
+        .await?;
+        self.learn_all(&learnt).await;
+        Ok(())
+    }
+
+    /// Indexes manifests another writer referenced; one that cannot be read is left out of the
+    /// graph (its tag still resolves), as a missing manifest is at open.
+    pub(crate) async fn learn_all(&self, descs: &[Descriptor]) {
+        for desc in descs {
+            let _ = self.learn(desc).await;
+        }
     }
 
     /// Reads a manifest body from disk, verified and bounded.

@@ -91,25 +91,27 @@ impl Store {
             index: IndexState::default(),
             graph: MemoryGraph::new(),
             durable,
+            disk: Default::default(),
         });
-        match shared.read_index_file().await? {
-            Some(doc) => shared.load(&doc).await?,
+        let (doc, bytes) = match shared.read_index_file().await? {
+            Some(found) => found,
             None => {
-                let empty = IndexDocument::default();
                 let bytes = shared.index.encode(&Default::default());
                 let path = shared.layout().index_path();
+                let written = bytes.clone();
                 spawn_blocking(move || {
-                    crate::fsutil::write_if_absent(&path, &bytes, durable)
+                    crate::fsutil::write_if_absent(&path, &written, durable)
                         .map_err(|e| Error::io(format!("creating {}", path.display()), e))
                 })
                 .await?;
                 // Another process may have written one in the meantime: read what is there.
-                match shared.read_index_file().await? {
-                    Some(doc) => shared.load(&doc).await?,
-                    None => shared.load(&empty).await?,
-                }
+                shared
+                    .read_index_file()
+                    .await?
+                    .unwrap_or((IndexDocument::default(), bytes))
             }
-        }
+        };
+        shared.load(&doc, bytes).await?;
         let saver = AutoSaver::new(
             Arc::new(IndexFlusher(Arc::clone(&shared))),
             options.autosave,
@@ -149,14 +151,6 @@ impl Store {
     /// How many times `index.json` was written since the store was opened.
     pub fn index_writes(&self) -> u64 {
         self.saver.flushes()
-    }
-
-    /// Records an index change and writes `index.json` now, whatever the policy (for gc,
-    /// whose pruning must be on disk before files are removed).
-    pub(crate) async fn index_changed_and_saved(&self) -> Result<()> {
-        // The change is recorded when `changed` is called; the write below covers it.
-        drop(self.saver.changed());
-        saved(self.saver.flush_now().await)
     }
 
     /// Records an index change and waits as the autosave policy says.
