@@ -53,6 +53,23 @@ pub(crate) fn clean_name(raw: &[u8]) -> std::result::Result<Option<String>, &'st
     Ok(String::from_utf8(parts.join(&b'/')).ok())
 }
 
+/// The tar reader's message, printable and bounded (it may quote the garbage it read).
+fn describe(e: &io::Error) -> String {
+    let text: String = e
+        .to_string()
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == char::REPLACEMENT_CHARACTER {
+                '?'
+            } else {
+                c
+            }
+        })
+        .take(160)
+        .collect();
+    text
+}
+
 /// Whether an error of the tar reader says the bytes are not a tar archive (rather than that
 /// the file could not be read).
 fn is_format_error(e: &io::Error) -> bool {
@@ -76,7 +93,7 @@ impl TarSource {
         };
         let read_error = |e: io::Error| {
             if is_format_error(&e) {
-                invalid(format!("not a readable tar archive: {e}"))
+                invalid(format!("not a readable tar archive: {}", describe(&e)))
             } else {
                 Error::io(format!("reading {}", path.display()), e)
             }
