@@ -213,8 +213,9 @@ impl ReadOnlyStorage for ReadOnlyStore {
 #[async_trait]
 impl Resolver for ReadOnlyStore {
     /// A tag gives the descriptor of its `index.json` entry as written; the digest of an
-    /// `index.json` entry or of a known manifest its plain descriptor; the digest of any other
-    /// blob present `application/octet-stream` with the blob's size.
+    /// `index.json` entry, or of a manifest reachable from one, its plain descriptor; the digest
+    /// of any other blob present (layers and configs included) `application/octet-stream` with
+    /// the blob's size.
     ///
     /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise.
     async fn resolve(&self, reference: &str) -> Result<Descriptor> {
@@ -239,7 +240,7 @@ impl Resolver for ReadOnlyStore {
             )));
         };
         if let Some(node) = self.graph.get(reference) {
-            if node.size() == size {
+            if descriptor::is_manifest(&node) && node.size() == size {
                 return Ok(descriptor::plain(&node));
             }
         }
