@@ -79,6 +79,34 @@ fn is_format_error(e: &io::Error) -> bool {
     )
 }
 
+/// The compression `file` starts with, if it is one an archive is commonly wrapped in; leaves
+/// the file at its start.
+fn compressed_format(file: &mut File) -> io::Result<Option<&'static str>> {
+    let mut magic = [0u8; 4];
+    let mut filled = 0;
+    while filled < magic.len() {
+        match file.read(&mut magic[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let magic = &magic[..filled];
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Some("gzip")
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some("zstd")
+    } else if magic.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X']) {
+        Some("xz")
+    } else {
+        None
+    })
+}
+
 impl TarSource {
     /// Scans the archive at `path` (blocking; run it on the blocking pool).
     ///
@@ -104,6 +132,15 @@ impl TarSource {
             .metadata()
             .map_err(|e| Error::io(format!("inspecting {}", path.display()), e))?
             .len();
+        let mut file = file;
+        if let Some(format) = compressed_format(&mut file)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+        {
+            return Err(invalid(format!(
+                "a {format}-compressed file; only uncompressed tar archives of a layout can \
+                 be opened (decompress it first)"
+            )));
+        }
         let mut archive = tar::Archive::new(file);
         let mut entries = HashMap::new();
         for entry in archive.entries_with_seek().map_err(read_error)? {

@@ -158,21 +158,63 @@ fn append_raw(
     builder.append(&header, data).unwrap();
 }
 
-/// Appends every directory and file under `src` with names `<prefix><relative path>`.
-fn append_tree(builder: &mut tar::Builder<fs::File>, src: &Path, prefix: &str) {
+/// A PAX record `<length> <key>=<value>\n`, the length counting itself.
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while len.to_string().len() + body.len() != len {
+        len = len.to_string().len() + body.len();
+    }
+    format!("{len}{body}")
+}
+
+/// Appends one ustar entry named by a PAX `path` record (the header's own name field holds a
+/// truncated placeholder, so only a reader that applies the record finds the entry).
+fn append_pax(builder: &mut tar::Builder<fs::File>, name: &str, kind: EntryType, data: &[u8]) {
+    let record = pax_record("path", name);
+    let mut pax = Header::new_ustar();
+    pax.as_old_mut().name[..12].copy_from_slice(b"PaxHeaders/x");
+    pax.set_entry_type(EntryType::XHeader);
+    pax.set_mode(0o644);
+    pax.set_uid(0);
+    pax.set_gid(0);
+    pax.set_mtime(0);
+    pax.set_size(record.len() as u64);
+    pax.set_cksum();
+    builder.append(&pax, record.as_bytes()).unwrap();
+    let mut header = Header::new_ustar();
+    header.as_old_mut().name[..11].copy_from_slice(b"placeholder");
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    builder.append(&header, data).unwrap();
+}
+
+/// Appends every directory and file under `src` with names `<prefix><relative path>`, named in
+/// the header (GNU long names when needed) or, with `pax`, by PAX records.
+fn append_tree(builder: &mut tar::Builder<fs::File>, src: &Path, prefix: &str, pax: bool) {
+    let mut append = |name: String, kind: EntryType, data: &[u8]| {
+        if pax {
+            append_pax(builder, &name, kind, data);
+        } else {
+            append_raw(builder, name.as_bytes(), kind, None, data);
+        }
+    };
     if !prefix.is_empty() {
-        append_raw(builder, prefix.as_bytes(), EntryType::Directory, None, b"");
+        append(prefix.to_string(), EntryType::Directory, b"");
     }
     for (path, _) in listing(src) {
         let relative = path.strip_prefix(src).unwrap().to_str().unwrap();
         let meta = fs::symlink_metadata(&path).unwrap();
         if meta.is_dir() {
-            let name = format!("{prefix}{relative}/");
-            append_raw(builder, name.as_bytes(), EntryType::Directory, None, b"");
+            append(format!("{prefix}{relative}/"), EntryType::Directory, b"");
         } else if meta.is_file() {
-            let name = format!("{prefix}{relative}");
             let data = fs::read(&path).unwrap();
-            append_raw(builder, name.as_bytes(), EntryType::Regular, None, &data);
+            append(format!("{prefix}{relative}"), EntryType::Regular, &data);
         }
     }
 }
@@ -184,6 +226,8 @@ enum TarStyle {
     Builder,
     /// Every name starts with `./`, as `tar -C dir -cf x.tar .` writes them.
     DotSlash,
+    /// Every name is a PAX `path` record, starting with `./`.
+    Pax,
 }
 
 /// Writes a tar of the layout `src` at `out`.
@@ -194,7 +238,8 @@ fn write_tar(src: &Path, out: &Path, style: TarStyle) {
     builder.follow_symlinks(false);
     match style {
         TarStyle::Builder => builder.append_dir_all("", src).unwrap(),
-        TarStyle::DotSlash => append_tree(&mut builder, src, "./"),
+        TarStyle::DotSlash => append_tree(&mut builder, src, "./", false),
+        TarStyle::Pax => append_tree(&mut builder, src, "./", true),
     }
     builder.into_inner().unwrap().sync_all().unwrap();
     // The archive names its entries the way the style says.
@@ -206,7 +251,9 @@ fn write_tar(src: &Path, out: &Path, style: TarStyle) {
         long_names += usize::from(name.len() > 100);
         match style {
             TarStyle::Builder => assert!(!name.starts_with(b"./"), "{name:?}"),
-            TarStyle::DotSlash => assert!(name.starts_with(b"./"), "{name:?}"),
+            TarStyle::DotSlash | TarStyle::Pax => {
+                assert!(name.starts_with(b"./"), "{name:?}")
+            }
         }
     }
     if src.join("blobs/sha512").exists() {
@@ -221,7 +268,7 @@ type RawEntry<'a> = (&'a [u8], EntryType, Option<&'a [u8]>);
 fn write_tar_with(src: &Path, out: &Path, extra: &[RawEntry<'_>]) {
     let file = fs::File::create(out).unwrap();
     let mut builder = tar::Builder::new(file);
-    append_tree(&mut builder, src, "");
+    append_tree(&mut builder, src, "", false);
     for (name, kind, link) in extra {
         append_raw(&mut builder, name, *kind, *link, b"x");
     }
@@ -630,6 +677,7 @@ async fn every_fixture_opens_as_a_directory_and_as_tars() {
             Opened::Dir,
             Opened::Tar(TarStyle::Builder),
             Opened::Tar(TarStyle::DotSlash),
+            Opened::Tar(TarStyle::Pax),
         ] {
             let store = open_as(&dir, &how, scratch.path()).await;
             assert_read_only_graph_target(&store);
@@ -953,12 +1001,26 @@ async fn files_that_are_not_tars_are_refused() {
         ("text", b"{\"imageLayoutVersion\":\"1.0.0\"}".to_vec()),
         ("empty", Vec::new()),
         ("zeros", vec![0; 4096]),
+        (
+            "gzip",
+            [&[0x1f, 0x8b, 0x08, 0x00][..], &garbage[..600]].concat(),
+        ),
+        (
+            "zstd",
+            [&[0x28, 0xb5, 0x2f, 0xfd][..], &garbage[..600]].concat(),
+        ),
     ];
     for (label, bytes) in cases {
         let path = scratch.path().join(format!("{label}.tar"));
         fs::write(&path, &bytes).unwrap();
         let before = listing(scratch.path());
         let err = open_err(&path).await;
+        if ["gzip", "zstd"].contains(&label) {
+            assert!(
+                err.to_string().contains(&format!("{label}-compressed")),
+                "{err}"
+            );
+        }
         assert_refused(err, ErrorKind::InvalidLayout, path.to_str().unwrap());
         assert_eq!(
             listing(scratch.path()),
