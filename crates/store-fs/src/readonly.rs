@@ -31,7 +31,7 @@ const LAYOUT_FILE_LIMIT: u64 = 64 << 10;
 /// ends in `Mismatch` rather than in wrong bytes. Symbolic links inside a layout directory are
 /// never followed, and an archive holding links, absolute paths or `..` entries is refused.
 ///
-/// Resolve, exists, predecessors and tags behave as they do on [`crate::Store`].
+/// Resolve, exists, predecessors and tags follow the same contract as [`crate::Store`]'s.
 pub struct ReadOnlyStore {
     source: Source,
     index: IndexState,
