@@ -92,7 +92,9 @@ impl Store {
         let mut candidates: HashMap<String, String> = HashMap::new();
         for (reference, desc) in shared.index.resolver.snapshot() {
             let digest = desc.digest().to_string();
-            if reference != digest {
+            if reference != digest || self.is_young(&desc) {
+                // Tagged, or an untagged manifest pushed within the grace period (another
+                // process may be about to tag it): a root.
                 self.walk(&digest, &mut reachable);
             } else if !shared.index.resolver.is_tagged(&digest) && is_manifest(&desc) {
                 if let Some(subject) = subject_of(shared, &desc).await? {
@@ -113,6 +115,17 @@ impl Store {
                 candidates.remove(&digest);
                 self.walk(&digest, &mut reachable);
             }
+        }
+    }
+
+    /// Whether the blob of `desc` was written within the grace period (a single `lstat`).
+    fn is_young(&self, desc: &oci_spec::image::Descriptor) -> bool {
+        let Ok(digest) = ValidDigest::from_digest(desc.digest()) else {
+            return false;
+        };
+        match fs::symlink_metadata(self.shared.blobs.path(&digest)) {
+            Ok(meta) => !older_than(&meta, self.options.gc_grace),
+            Err(_) => false,
         }
     }
 
