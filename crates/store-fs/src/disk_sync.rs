@@ -8,8 +8,9 @@
 
 use crate::fsutil;
 use crate::index_file::parse_index;
+use crate::index_state::Entries;
 use crate::lock::IndexLock;
-use crate::merge::{self, Entries};
+use crate::merge;
 use crate::shared::Shared;
 use oci_spec::image::Descriptor;
 use std::io;

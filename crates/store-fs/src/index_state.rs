@@ -1,159 +1,309 @@
-//! What `index.json` says, held in memory: references (tags and digest entries), the raw JSON of
-//! entries read from disk (so a save keeps what other tools wrote), and foreign top-level fields.
+//! What `index.json` says, held in memory: references (tags and digest entries) for lookups, and
+//! beside them the entries to write, already serialised, so that a write costs a concatenation
+//! rather than a rebuild of every entry.
+//!
+//! Entries read from disk keep their JSON as written (other tools' fields and annotations, the
+//! spec's `os.version` spelling); a caller's change to a reference replaces that with the
+//! caller's descriptor.
 
 use crate::index_file::{self, descriptor_json, with_ref_name, IndexDocument};
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use store_core::descriptor::without_ref_name;
+use std::sync::{Arc, Mutex, MutexGuard};
+use store_core::descriptor::{plain, without_ref_name};
 use store_core::resolver::MemoryResolver;
 
-/// The in-memory index. Every method takes short locks only.
+/// One entry of `index.json`, serialised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntryText {
+    /// The entry's compact JSON.
+    pub(crate) json: Arc<str>,
+    /// Whether it is an untagged entry (keyed by its own digest, no `ref.name`).
+    pub(crate) untagged: bool,
+    /// The digest it names.
+    pub(crate) digest: Arc<str>,
+}
+
+impl EntryText {
+    pub(crate) fn new(value: &Value, untagged: bool) -> EntryText {
+        EntryText {
+            json: serde_json::to_string(value).unwrap_or_default().into(),
+            untagged,
+            digest: value
+                .get("digest")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+}
+
+/// Entries by key: a tag, or the digest of an untagged entry; sorted, which is the order they
+/// are written in (tagged by tag, then untagged by digest).
+pub(crate) type Entries = BTreeMap<String, EntryText>;
+
+#[derive(Debug, Default)]
+struct Written {
+    /// Entries as read from disk, by reference, until a caller changes the reference.
+    raw: HashMap<String, Value>,
+    entries: Entries,
+    top: Map<String, Value>,
+}
+
+/// The in-memory index. Mutations take one short lock (then the resolver's), never across an
+/// await; lookups go to the resolver alone.
 #[derive(Debug, Default)]
 pub(crate) struct IndexState {
     pub(crate) resolver: MemoryResolver,
-    /// Entries as read from disk, by reference (tag or digest). A caller's change to a reference
-    /// drops its raw entry, so the caller's descriptor is written instead.
-    raw: Mutex<HashMap<String, Value>>,
-    top: Mutex<Map<String, Value>>,
+    written: Mutex<Written>,
 }
 
 impl IndexState {
-    fn raw(&self) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
-        self.raw.lock().unwrap_or_else(|p| p.into_inner())
+    fn written(&self) -> MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn top(&self) -> std::sync::MutexGuard<'_, Map<String, Value>> {
-        self.top.lock().unwrap_or_else(|p| p.into_inner())
+    /// Recomputes the entry `key` from the resolver: present for a tag, and for a digest entry
+    /// whose digest carries no tag.
+    fn refresh(&self, w: &mut Written, key: &str) {
+        let Some(desc) = self.resolver.resolve(key) else {
+            w.entries.remove(key);
+            return;
+        };
+        let untagged = desc.digest().as_ref() == key;
+        if untagged && self.resolver.is_tagged(key) {
+            w.entries.remove(key);
+            return;
+        }
+        let base = w
+            .raw
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| descriptor_json(&desc));
+        let value = with_ref_name(base, (!untagged).then_some(key));
+        w.entries
+            .insert(key.to_string(), EntryText::new(&value, untagged));
     }
 
     /// Replaces the state with what `doc` says, as the reference loads it: each entry is tagged
     /// under its digest (ref.name stripped) and, when it has a ref.name, under that name as
     /// written. Later duplicates win. Returns the plain roots to index into the graph.
     pub(crate) fn load(&self, doc: &IndexDocument) -> Vec<Descriptor> {
+        let mut w = self.written();
         self.resolver.clear();
-        let mut raw = self.raw();
-        raw.clear();
-        *self.top() = doc.top.clone();
+        *w = Written {
+            top: doc.top.clone(),
+            ..Written::default()
+        };
         let mut roots = Vec::with_capacity(doc.entries.len());
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
             self.resolver.tag(without_ref_name(&entry.desc), &digest);
-            raw.insert(digest, entry.raw.clone());
+            w.raw.insert(digest, entry.raw.clone());
             if let Some(name) = index_file::ref_name(&entry.desc) {
                 self.resolver.tag(entry.desc.clone(), name);
-                raw.insert(name.to_string(), entry.raw.clone());
+                w.raw.insert(name.to_string(), entry.raw.clone());
             }
-            roots.push(store_core::descriptor::plain(&entry.desc));
+            roots.push(plain(&entry.desc));
+        }
+        for (reference, _) in self.resolver.snapshot() {
+            self.refresh(&mut w, &reference);
         }
         roots
     }
 
     /// Points `reference` at `desc` (the caller's descriptor replaces any entry read from disk).
     pub(crate) fn tag(&self, desc: Descriptor, reference: &str) {
-        self.raw().remove(reference);
-        self.resolver.tag(desc, reference);
+        let mut w = self.written();
+        w.raw.remove(reference);
+        let digest = desc.digest().to_string();
+        let previous = self.resolver.tag(desc, reference);
+        self.refresh(&mut w, reference);
+        self.refresh(&mut w, &digest);
+        if let Some(previous) = previous {
+            self.refresh(&mut w, previous.digest().as_ref());
+        }
     }
 
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
     pub(crate) fn tag_digest(&self, desc: &Descriptor) {
         let digest = desc.digest().as_ref();
+        if self.resolver.resolve(digest).is_some() {
+            return;
+        }
+        let mut w = self.written();
         if self.resolver.resolve(digest).is_none() {
             self.resolver.tag(without_ref_name(desc), digest);
+            self.refresh(&mut w, digest);
         }
     }
 
     /// Removes `reference`; returns what it pointed at.
     pub(crate) fn untag(&self, reference: &str) -> Option<Descriptor> {
-        self.raw().remove(reference);
-        self.resolver.untag(reference)
+        let mut w = self.written();
+        w.raw.remove(reference);
+        let previous = self.resolver.untag(reference);
+        self.refresh(&mut w, reference);
+        if let Some(previous) = &previous {
+            self.refresh(&mut w, previous.digest().as_ref());
+        }
+        previous
     }
 
-    /// Removes every reference to `digest` (its tags and its digest entry); returns the pairs
-    /// removed, so a failed save can put them back.
+    /// Removes every reference to `digest` (its tags and its digest entry); returns what was
+    /// removed, so a failed save can put it back.
     pub(crate) fn forget_digest(&self, digest: &str) -> Vec<(String, Descriptor, Option<Value>)> {
+        let mut w = self.written();
         let mut removed = Vec::new();
         for reference in self.resolver.refs_of(digest) {
-            let raw = self.raw().remove(&reference);
+            let raw = w.raw.remove(&reference);
             if let Some(desc) = self.resolver.untag(&reference) {
-                removed.push((reference, desc, raw));
+                removed.push((reference.clone(), desc, raw));
             }
+            self.refresh(&mut w, &reference);
         }
+        self.refresh(&mut w, digest);
         removed
     }
 
     /// Puts back references removed by [`IndexState::forget_digest`].
     pub(crate) fn restore(&self, removed: Vec<(String, Descriptor, Option<Value>)>) {
+        let mut w = self.written();
         for (reference, desc, raw) in removed {
+            let digest = desc.digest().to_string();
             self.resolver.tag(desc, &reference);
             if let Some(raw) = raw {
-                self.raw().insert(reference, raw);
+                w.raw.insert(reference.clone(), raw);
             }
+            self.refresh(&mut w, &reference);
+            self.refresh(&mut w, &digest);
         }
     }
 
-    /// Takes over an entry another writer put in `index.json` under `key` (a tag, or the digest
-    /// of an untagged entry); returns its descriptor, or `None` if it is not a descriptor.
-    pub(crate) fn adopt(&self, key: &str, value: &Value) -> Option<Descriptor> {
+    /// Takes over an entry another writer put in `index.json` under `key`; returns its
+    /// descriptor, or `None` if it is not a descriptor.
+    pub(crate) fn adopt(&self, key: &str, entry: &EntryText) -> Option<Descriptor> {
+        let value: Value = serde_json::from_str(&entry.json).ok()?;
         let desc: Descriptor = serde_json::from_value(value.clone()).ok()?;
         let digest = desc.digest().to_string();
-        if key == digest {
-            self.resolver.tag(without_ref_name(&desc), key);
-        } else {
-            self.tag_digest(&desc);
-            self.resolver.tag(desc.clone(), key);
+        let mut w = self.written();
+        if self.resolver.resolve(&digest).is_none() || key == digest {
+            self.resolver.tag(without_ref_name(&desc), &digest);
         }
-        self.raw().insert(key.to_string(), value.clone());
+        let previous = if key == digest {
+            None
+        } else {
+            self.resolver.tag(desc.clone(), key)
+        };
+        w.raw.insert(key.to_string(), value);
+        self.refresh(&mut w, key);
+        self.refresh(&mut w, &digest);
+        if let Some(previous) = previous {
+            self.refresh(&mut w, previous.digest().as_ref());
+        }
         Some(desc)
     }
 
     /// Drops the entry `key` (another writer removed it).
     pub(crate) fn drop_key(&self, key: &str) {
-        self.raw().remove(key);
-        self.resolver.untag(key);
+        let mut w = self.written();
+        w.raw.remove(key);
+        let previous = self.resolver.untag(key);
+        self.refresh(&mut w, key);
+        if let Some(previous) = previous {
+            self.refresh(&mut w, previous.digest().as_ref());
+        }
     }
 
     /// Replaces the foreign top-level fields (another writer's are newer than ours).
     pub(crate) fn set_top(&self, top: Map<String, Value>) {
-        *self.top() = top;
+        self.written().top = top;
     }
 
-    /// The entries `index.json` should hold, keyed by reference (a tag, or the digest of an
-    /// untagged entry): tagged entries carry their ref.name, untagged ones none.
-    pub(crate) fn entries(&self) -> BTreeMap<String, Value> {
-        let snapshot = self.resolver.snapshot();
-        let raw = self.raw();
-        let mut out = BTreeMap::new();
-        for (reference, desc) in snapshot {
-            let digest = desc.digest().as_ref();
-            let is_digest_entry = reference == digest;
-            if is_digest_entry && self.resolver.is_tagged(digest) {
-                continue;
+    /// The entries `index.json` should hold now.
+    pub(crate) fn entries(&self) -> Entries {
+        self.written().entries.clone()
+    }
+
+    /// The bytes of `index.json` for `entries`: top-level fields in their order (with
+    /// `schemaVersion` 2 and the index `mediaType` when missing), then the entries, tagged ones by
+    /// tag, then untagged ones by digest.
+    pub(crate) fn encode(&self, entries: &Entries) -> Vec<u8> {
+        let top = index_file::encode_index(&self.written().top, Vec::new());
+        // `top` ends with `"manifests":[]}`; the entries go between the brackets.
+        let head = top.len().saturating_sub(2);
+        let size: usize = entries.values().map(|e| e.json.len() + 1).sum();
+        let mut out = Vec::with_capacity(top.len() + size);
+        out.extend_from_slice(&top[..head]);
+        let mut first = true;
+        for untagged in [false, true] {
+            for entry in entries.values().filter(|e| e.untagged == untagged) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(entry.json.as_bytes());
             }
-            let base = raw
-                .get(&reference)
-                .cloned()
-                .unwrap_or_else(|| descriptor_json(&desc));
-            let name = (!is_digest_entry).then_some(reference.as_str());
-            out.insert(reference.clone(), with_ref_name(base, name));
         }
+        out.extend_from_slice(&top[head..]);
         out
     }
+}
 
-    /// The bytes of `index.json` for `entries` (see [`IndexState::entries`]): tagged entries by
-    /// tag, then untagged ones by digest.
-    pub(crate) fn encode(&self, entries: &BTreeMap<String, Value>) -> Vec<u8> {
-        let (mut tagged, mut untagged) = (Vec::new(), Vec::new());
-        for (reference, entry) in entries {
-            let is_digest_entry = entry.get("digest").and_then(Value::as_str) == Some(reference);
-            if is_digest_entry {
-                untagged.push(entry.clone());
-            } else {
-                tagged.push(entry.clone());
-            }
-        }
-        tagged.extend(untagged);
-        index_file::encode_index(&self.top(), tagged)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store_core::content::descriptor_from_bytes;
+    use store_core::descriptor::REF_NAME;
+
+    fn manifest(n: u8) -> Descriptor {
+        descriptor_from_bytes(oci_spec::image::MediaType::ImageManifest, &[n])
+    }
+
+    fn decoded(state: &IndexState) -> Value {
+        serde_json::from_slice(&state.encode(&state.entries())).unwrap()
+    }
+
+    #[test]
+    fn entries_follow_tags_moves_and_untags() {
+        let state = IndexState::default();
+        let (a, b) = (manifest(1), manifest(2));
+        state.tag_digest(&a);
+        state.tag_digest(&b);
+        assert_eq!(decoded(&state)["manifests"].as_array().unwrap().len(), 2);
+        state.tag(a.clone(), "v1");
+        let json = decoded(&state);
+        let list = json["manifests"].as_array().unwrap();
+        assert_eq!(list.len(), 2, "a's untagged entry gave way to its tag");
+        assert_eq!(list[0]["annotations"][REF_NAME], "v1");
+        assert!(list[1].get("annotations").is_none());
+        assert_eq!(list[1]["digest"], b.digest().to_string());
+        // The tag moves to b: a is untagged again, b's untagged entry goes.
+        state.tag(b.clone(), "v1");
+        let json = decoded(&state);
+        let list = json["manifests"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0]["digest"], b.digest().to_string());
+        assert_eq!(list[1]["digest"], a.digest().to_string());
+        state.untag("v1");
+        assert_eq!(decoded(&state)["manifests"].as_array().unwrap().len(), 2);
+        let removed = state.forget_digest(b.digest().as_ref());
+        assert_eq!(removed.len(), 1);
+        assert_eq!(decoded(&state)["manifests"].as_array().unwrap().len(), 1);
+        state.restore(removed);
+        assert_eq!(decoded(&state)["manifests"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            decoded(&state)["mediaType"],
+            store_core::descriptor::OCI_INDEX
+        );
+    }
+
+    #[test]
+    fn encoding_an_empty_index() {
+        let state = IndexState::default();
+        let json = decoded(&state);
+        assert_eq!(json["manifests"], serde_json::json!([]));
+        assert_eq!(json["schemaVersion"], 2);
     }
 }

@@ -4,33 +4,22 @@
 //! ours unchanged since base → theirs; theirs unchanged → ours; both changed → ours (we write
 //! last). An untagged entry whose digest is tagged in the result is dropped, as a save would.
 
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use crate::index_file::{ref_name, IndexDocument};
+use crate::index_state::{Entries, EntryText};
+use std::collections::{BTreeSet, HashSet};
 
-/// Entries by key: a tag, or the digest of an untagged entry.
-pub(crate) type Entries = BTreeMap<String, Value>;
-
-/// Keys an `index.json` document's entries the way [`crate::index_state::IndexState::entries`]
-/// does: by `ref.name` when set, else by digest. Later duplicates win.
-pub(crate) fn keyed(doc: &crate::index_file::IndexDocument) -> Entries {
+/// Keys an `index.json` document's entries the way the in-memory index does: by `ref.name` when
+/// set, else by digest. Later duplicates win.
+pub(crate) fn keyed(doc: &IndexDocument) -> Entries {
     let mut out = Entries::new();
     for entry in &doc.entries {
-        let key = match crate::index_file::ref_name(&entry.desc) {
-            Some(name) => name.to_string(),
-            None => entry.desc.digest().to_string(),
+        let (key, untagged) = match ref_name(&entry.desc) {
+            Some(name) => (name.to_string(), false),
+            None => (entry.desc.digest().to_string(), true),
         };
-        out.insert(key, entry.raw.clone());
+        out.insert(key, EntryText::new(&entry.raw, untagged));
     }
     out
-}
-
-fn digest_of(entry: &Value) -> Option<&str> {
-    entry.get("digest").and_then(Value::as_str)
-}
-
-/// Whether `key` is the key of an untagged entry (its own digest).
-pub(crate) fn is_untagged_key(key: &str, entry: &Value) -> bool {
-    digest_of(entry) == Some(key)
 }
 
 /// Merges `ours` and `theirs` against `base`.
@@ -48,12 +37,12 @@ pub(crate) fn merge(base: &Entries, ours: &Entries, theirs: &Entries) -> Entries
             out.insert(key.clone(), entry.clone());
         }
     }
-    let tagged: HashSet<String> = out
-        .iter()
-        .filter(|(key, entry)| !is_untagged_key(key, entry))
-        .filter_map(|(_, entry)| digest_of(entry).map(str::to_string))
+    let tagged: HashSet<std::sync::Arc<str>> = out
+        .values()
+        .filter(|entry| !entry.untagged)
+        .map(|entry| entry.digest.clone())
         .collect();
-    out.retain(|key, entry| !(is_untagged_key(key, entry) && tagged.contains(key)));
+    out.retain(|key, entry| !(entry.untagged && tagged.contains(key.as_str())));
     out
 }
 
@@ -66,15 +55,18 @@ mod tests {
     const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     const C: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
-    fn tagged(digest: &str, tag: &str) -> Value {
-        json!({"digest": digest, "annotations": {"org.opencontainers.image.ref.name": tag}})
+    fn tagged(digest: &str, tag: &str) -> EntryText {
+        EntryText::new(
+            &json!({"digest": digest, "annotations": {"org.opencontainers.image.ref.name": tag}}),
+            false,
+        )
     }
 
-    fn untagged(digest: &str) -> Value {
-        json!({"digest": digest})
+    fn untagged(digest: &str) -> EntryText {
+        EntryText::new(&json!({"digest": digest}), true)
     }
 
-    fn entries(list: &[(&str, Value)]) -> Entries {
+    fn entries(list: &[(&str, EntryText)]) -> Entries {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
@@ -95,8 +87,7 @@ mod tests {
     fn removals_stick_unless_we_changed_the_key() {
         let base = entries(&[("gone", tagged(A, "gone")), ("kept", tagged(A, "kept"))]);
         let ours = entries(&[("gone", tagged(A, "gone")), ("kept", tagged(B, "kept"))]);
-        let theirs = entries(&[]);
-        let merged = merge(&base, &ours, &theirs);
+        let merged = merge(&base, &ours, &Entries::new());
         assert!(!merged.contains_key("gone"), "their removal stays removed");
         assert_eq!(
             merged["kept"],
@@ -104,15 +95,18 @@ mod tests {
             "we changed it since: ours wins"
         );
         // Our removal survives their unchanged key.
-        let merged = merge(&base, &entries(&[]), &base);
-        assert!(merged.is_empty());
+        assert!(merge(&base, &Entries::new(), &base).is_empty());
     }
 
     #[test]
     fn both_changed_ours_wins_and_untagged_duplicates_go() {
         let base = entries(&[(A, untagged(A))]);
-        let ours = entries(&[("t", tagged(B, "t")), (A, untagged(A))]);
-        let theirs = entries(&[("t", tagged(C, "t")), ("x", tagged(A, "x"))]);
+        let ours = entries(&[("t", tagged(B, "t")), (A, untagged(A)), (C, untagged(C))]);
+        let theirs = entries(&[
+            ("t", tagged(C, "t")),
+            ("x", tagged(A, "x")),
+            (A, untagged(A)),
+        ]);
         let merged = merge(&base, &ours, &theirs);
         assert_eq!(merged["t"], tagged(B, "t"));
         assert!(
@@ -120,5 +114,6 @@ mod tests {
             "A is tagged now: no untagged entry"
         );
         assert_eq!(merged["x"], tagged(A, "x"));
+        assert_eq!(merged[C], untagged(C));
     }
 }

@@ -96,7 +96,7 @@ impl Store {
         let (doc, bytes) = match shared.read_index_file().await? {
             Some(found) => found,
             None => {
-                let bytes = shared.index.encode(&Default::default());
+                let bytes = shared.index.encode(&shared.index.entries());
                 let path = shared.layout().index_path();
                 let written = bytes.clone();
                 spawn_blocking(move || {
