@@ -1,0 +1,261 @@
+//! The graph copy engine behind every copy function, and [`copy_graph`].
+//!
+//! One engine copies one or more roots with one tracker, one cache and one semaphore. Each node
+//! is handled by the first task that reaches it:
+//!
+//! 1. with a slot: `exists` on the destination. A present node whose successors cannot matter
+//!    (a blob, or any node when [`CopyGraphOptions::repair`] is off) is skipped with its whole
+//!    sub-graph: `on_copy_skipped`, done.
+//! 2. with the slot: its successors (the body comes from the cache or is fetched into it), minus
+//!    foreign layers.
+//! 3. without a slot: every successor is handled, concurrently; the first error ends the wait
+//!    and, propagating up, drops (cancels) every other branch of the copy.
+//! 4. with a slot again: a node that was present is reported through `on_copy_skipped`; any
+//!    other is copied: `pre_copy`, the body from the cache or a streaming fetch, `push`
+//!    (`AlreadyExists` tolerated), `post_copy`.
+//!
+//! So a parent is pushed only after all its successors are in the destination, and a node is
+//! fetched and pushed at most once. A slot is never held while waiting for another node, so
+//! no concurrency, 1 included, can deadlock.
+
+use super::cache::{CachingSource, MetadataCache};
+use super::options::{CopyGraphOptions, PreCopy};
+use super::tracker::{Claim, Outcome, Tracker};
+use crate::content::{reader_from_bytes, BoxReader};
+use crate::descriptor::{is_foreign_layer, is_manifest};
+use crate::error::{Error, ErrorKind, Result, Side};
+use crate::manifest::parse_successors;
+use crate::traits::{ReadOnlyStorage, Storage};
+use futures::future::{try_join_all, BoxFuture};
+use oci_spec::image::Descriptor;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Copies the graph rooted at `root` from `src` to `dst`: every node reachable from `root`
+/// through its successors (config, layers, manifests of an index, subject) that is not in the
+/// destination yet, children strictly before parents.
+///
+/// - A node already in `dst` is not pushed and is reported through `on_copy_skipped`. A blob
+///   found there ends the walk below it; a manifest found there has its sub-graph checked and
+///   completed (see [`CopyGraphOptions::repair`]), so a copy interrupted earlier is finished
+///   instead of being taken as complete.
+/// - Each node is fetched from `src` at most once (manifest bodies are kept in memory from the
+///   fetch that finds their successors until their push) and pushed to `dst` at most once;
+///   `AlreadyExists` from `dst` counts as success.
+/// - Foreign (non-distributable) layers are neither fetched nor pushed.
+/// - At most `opts.concurrency` nodes are worked on at once.
+/// - The first error stops the copy: every operation still running is dropped, and no node
+///   whose successors are not all in the destination is pushed.
+///
+/// A full copy of a graph of N nodes costs N `exists` on `dst`, N `fetch` on `src` and N
+/// `push` on `dst`, and nothing else.
+///
+/// Errors: a target's error wrapped as [`Error::Copy`], which keeps its [`ErrorKind`] and says
+/// which side failed ([`Error::side`]) in which operation (`exists`, `fetch`, `push`,
+/// `find successors`): for instance `SizeExceedsLimit` (source, `fetch`) for a manifest larger
+/// than `max_metadata_bytes`, `InvalidManifest` (source, `find successors`) for a body that
+/// does not parse, `Mismatch` (source, `fetch`) for source content that does not match its
+/// descriptor. Errors of the hooks are returned as they are.
+pub async fn copy_graph(
+    src: &(impl ReadOnlyStorage + ?Sized),
+    dst: &(impl Storage + ?Sized),
+    root: &Descriptor,
+    opts: &CopyGraphOptions,
+) -> Result<()> {
+    let cache = MetadataCache::new(opts.effective_max_metadata_bytes());
+    let engine = Engine::new(&src, &dst, opts, cache);
+    engine.run(std::slice::from_ref(root)).await
+}
+
+/// One copy in progress.
+pub(crate) struct Engine<'a> {
+    src: &'a dyn ReadOnlyStorage,
+    dst: &'a dyn Storage,
+    opts: &'a CopyGraphOptions,
+    cache: MetadataCache,
+    tracker: Tracker,
+    slots: Semaphore,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine copying from `src` to `dst`, starting with the bodies already in `cache`.
+    pub(crate) fn new(
+        src: &'a dyn ReadOnlyStorage,
+        dst: &'a dyn Storage,
+        opts: &'a CopyGraphOptions,
+        cache: MetadataCache,
+    ) -> Self {
+        Engine {
+            src,
+            dst,
+            opts,
+            cache,
+            tracker: Tracker::default(),
+            slots: Semaphore::new(opts.effective_concurrency()),
+        }
+    }
+
+    /// Copies the graphs of every root; returns at the first error.
+    pub(crate) async fn run(&self, roots: &[Descriptor]) -> Result<()> {
+        try_join_all(roots.iter().map(|root| self.node(root.clone()))).await?;
+        Ok(())
+    }
+
+    /// How `desc` ended, once [`Engine::run`] returned `Ok`.
+    pub(crate) fn outcome(&self, desc: &Descriptor) -> Option<Outcome> {
+        self.tracker.outcome(desc)
+    }
+
+    async fn slot(&self) -> Result<SemaphorePermit<'_>> {
+        // The semaphore is never closed, so this cannot fail; map it anyway rather than panic.
+        self.slots
+            .acquire()
+            .await
+            .map_err(|_| Error::io("copy", io::Error::other("the copy's semaphore was closed")))
+    }
+
+    /// Handles one node: as its owner, or by waiting for the task that owns it.
+    fn node(&self, desc: Descriptor) -> BoxFuture<'_, Result<Outcome>> {
+        Box::pin(async move {
+            match self.tracker.claim(&desc) {
+                Claim::Wait(rx) => Tracker::wait(rx).await,
+                Claim::Owner(owner) => {
+                    let result = self.own(&desc).await;
+                    // Whatever happened, the body is no longer needed.
+                    self.cache.take(&desc);
+                    owner.finish(&result);
+                    result
+                }
+            }
+        })
+    }
+
+    /// Whether a node present in the destination must be looked into.
+    fn must_check_below(&self, desc: &Descriptor) -> bool {
+        self.opts.repair && (self.opts.find_successors.is_some() || is_manifest(desc))
+    }
+
+    async fn own(&self, desc: &Descriptor) -> Result<Outcome> {
+        let slot = self.slot().await?;
+        let present = self
+            .dst
+            .exists(desc)
+            .await
+            .map_err(|e| e.in_copy(Side::Destination, "exists"))?;
+        if present && !self.must_check_below(desc) {
+            self.skipped(desc).await?;
+            return Ok(Outcome::Existed);
+        }
+        let successors = self.successors(desc).await?;
+        drop(slot);
+
+        if !successors.is_empty() {
+            try_join_all(successors.into_iter().map(|child| self.node(child))).await?;
+        }
+
+        let _slot = self.slot().await?;
+        if present {
+            self.skipped(desc).await?;
+            return Ok(Outcome::Existed);
+        }
+        self.copy_node(desc).await
+    }
+
+    async fn skipped(&self, desc: &Descriptor) -> Result<()> {
+        match &self.opts.on_copy_skipped {
+            Some(hook) => hook(desc.clone()).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The successors of `desc`, foreign layers left out.
+    async fn successors(&self, desc: &Descriptor) -> Result<Vec<Descriptor>> {
+        let mut found = match &self.opts.find_successors {
+            Some(hook) => {
+                let view = CachingSource::new(self.src, &self.cache);
+                hook(&view, desc)
+                    .await
+                    .map_err(|e| e.in_copy(Side::Source, "find successors"))?
+            }
+            None if is_manifest(desc) => {
+                let body = self.cache.body(self.src, desc).await?;
+                parse_successors(desc.digest().as_ref(), desc.media_type().as_ref(), &body)
+                    .map_err(|e| e.in_copy(Side::Source, "find successors"))?
+            }
+            None => Vec::new(),
+        };
+        found.retain(|d| !is_foreign_layer(d.media_type().as_ref()));
+        Ok(found)
+    }
+
+    /// Fetches `desc` (from the cache or the source) and pushes it, between the hooks.
+    async fn copy_node(&self, desc: &Descriptor) -> Result<Outcome> {
+        if let Some(hook) = &self.opts.pre_copy {
+            if hook(desc.clone()).await? == PreCopy::Skip {
+                return Ok(Outcome::SkippedByHook);
+            }
+        }
+        let pushed = match self.cache.take(desc) {
+            Some(body) => self
+                .dst
+                .push(desc, reader_from_bytes(body))
+                .await
+                .map_err(|e| (e, false)),
+            None => {
+                let reader = self
+                    .src
+                    .fetch(desc)
+                    .await
+                    .map_err(|e| e.in_copy(Side::Source, "fetch"))?;
+                let failed = Arc::new(AtomicBool::new(false));
+                let reader = SourceReader {
+                    inner: reader,
+                    failed: Arc::clone(&failed),
+                };
+                self.dst.push(desc, Box::pin(reader)).await.map_err(|e| {
+                    // Bytes that failed to arrive, or arrived but do not match the
+                    // descriptor, are the source's fault even though the push saw it.
+                    let source_fault =
+                        failed.load(Ordering::Relaxed) || e.kind() == ErrorKind::Mismatch;
+                    (e, source_fault)
+                })
+            }
+        };
+        match pushed {
+            Ok(()) => {}
+            Err((e, _)) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err((e, true)) => return Err(e.in_copy(Side::Source, "fetch")),
+            Err((e, false)) => return Err(e.in_copy(Side::Destination, "push")),
+        }
+        if let Some(hook) = &self.opts.post_copy {
+            hook(desc.clone()).await?;
+        }
+        Ok(Outcome::Copied)
+    }
+}
+
+/// A source reader that remembers whether it failed, so that a push failing because of it is
+/// reported as the source's error.
+struct SourceReader {
+    inner: BoxReader,
+    failed: Arc<AtomicBool>,
+}
+
+impl AsyncRead for SourceReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let polled = self.inner.as_mut().poll_read(cx, buf);
+        if let Poll::Ready(Err(_)) = &polled {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
