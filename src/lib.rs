@@ -17,6 +17,8 @@ pub mod fs {
 }
 /// When `index.json` is written: [`autosave::AutoSave`] and the engine behind it.
 pub use autosave;
+/// Copying between targets: [`copy::copy`], [`copy::copy_graph`], [`copy::extended_copy`].
+pub use store_core::copy;
 /// [`memory::MemoryStore`]: the in-memory target, for tests and caches.
 pub use store_core::memory;
 /// Tag syntax: the image-spec `ref.name` grammar every store checks tags against.

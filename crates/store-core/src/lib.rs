@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod content;
+pub mod copy;
 pub mod descriptor;
 pub mod digest;
 pub mod error;
