@@ -24,7 +24,10 @@
 //! Every check panics with a message naming the operation and what differed. A check only
 //! asserts what holds whether or not the store garbage-collects on delete.
 
+pub mod copy_fixtures;
+pub mod copy_suite;
 pub mod fixtures;
+pub mod instrumented;
 mod read_only;
 mod suite;
 
