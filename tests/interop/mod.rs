@@ -695,8 +695,7 @@ pub fn entries(root: &Path) -> Vec<Value> {
 pub fn entry_of(root: &Path, tag: &str) -> Option<Value> {
     entries(root)
         .into_iter()
-        .filter(|e| e["annotations"][REF_NAME].as_str() == Some(tag))
-        .next_back()
+        .rfind(|e| e["annotations"][REF_NAME].as_str() == Some(tag))
 }
 
 /// Every tag of index.json, sorted.

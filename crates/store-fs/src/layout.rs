@@ -79,10 +79,11 @@ pub(crate) fn check_layout_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Makes `root` absolute, creates it and `blobs/` if missing, creates or checks `oci-layout`.
-/// Blocking.
+/// Blocking. Besides the layout, returns a note when `oci-layout` was missing from a directory
+/// that already held an `index.json` (a layout other tools refuse; `fsck` reports the note).
 ///
 /// Errors: `Io` naming the path, `InvalidLayout`, `UnsupportedVersion`.
-pub(crate) fn prepare_root(root: &Path, durable: bool) -> Result<Layout> {
+pub(crate) fn prepare_root(root: &Path, durable: bool) -> Result<(Layout, Option<String>)> {
     let absolute = std::path::absolute(root)
         .map_err(|e| Error::io(format!("making {} absolute", root.display()), e))?;
     let layout = Layout::new(absolute);
@@ -91,11 +92,20 @@ pub(crate) fn prepare_root(root: &Path, durable: bool) -> Result<Layout> {
         .map_err(|e| Error::io(format!("creating {}", blobs.display()), e))?;
     refuse_symlinked_dirs(&layout)?;
     let layout_path = layout.layout_path();
+    let mut note = None;
     match std::fs::read(&layout_path) {
         Ok(bytes) => check_layout_bytes(&layout_path, &bytes)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fsutil::write_if_absent(&layout_path, LAYOUT_FILE_BYTES, durable)
+            let had_index = layout.index_path().exists();
+            let created = fsutil::write_if_absent(&layout_path, LAYOUT_FILE_BYTES, durable)
                 .map_err(|e| Error::io(format!("creating {}", layout_path.display()), e))?;
+            if created && had_index {
+                note = Some(format!(
+                    "{}: was missing although index.json existed (umoci and oci-image-tool \
+                     refuse such a layout); opening the store created it",
+                    layout_path.display()
+                ));
+            }
             // Another process may have created it meanwhile; whatever is there must be valid.
             let bytes = std::fs::read(&layout_path)
                 .map_err(|e| Error::io(format!("reading {}", layout_path.display()), e))?;
@@ -103,7 +113,7 @@ pub(crate) fn prepare_root(root: &Path, durable: bool) -> Result<Layout> {
         }
         Err(e) => return Err(Error::io(format!("reading {}", layout_path.display()), e)),
     }
-    Ok(layout)
+    Ok((layout, note))
 }
 
 /// Refuses a layout whose `blobs/` or `blobs/<algorithm>/` is a symbolic link: blob paths are

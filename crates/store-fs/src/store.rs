@@ -45,6 +45,8 @@ pub struct Store {
     /// Shared by pushes, tags and reads; exclusive for delete and gc.
     pub(crate) gate: RwLock<()>,
     pub(crate) saver: AutoSaver<IndexFlusher>,
+    /// What opening found and repaired (a missing `oci-layout`); `fsck` reports it.
+    pub(crate) open_note: Option<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -85,7 +87,8 @@ impl Store {
     pub async fn open_with(root: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let durable = options.durable;
-        let layout = spawn_blocking(move || layout::prepare_root(&root, durable)).await?;
+        let (layout, open_note) =
+            spawn_blocking(move || layout::prepare_root(&root, durable)).await?;
         let shared = Arc::new(Shared {
             blobs: Blobs::new(layout, durable),
             index: IndexState::default(),
@@ -121,6 +124,7 @@ impl Store {
             options,
             gate: RwLock::new(()),
             saver,
+            open_note,
         })
     }
 
