@@ -23,6 +23,7 @@ mod manifest_info;
 mod merge;
 mod options;
 mod readonly;
+mod resolve;
 mod shared;
 mod source;
 mod store;

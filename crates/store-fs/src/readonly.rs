@@ -9,12 +9,11 @@ use crate::layout::{self, Layout};
 use crate::source::Source;
 use crate::tar_source::TarSource;
 use async_trait::async_trait;
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::Descriptor;
 use std::io::{self, Read};
 use std::path::Path;
 use store_core::content::BoxReader;
-use store_core::descriptor::{self, OCTET_STREAM};
-use store_core::digest::ValidDigest;
+use store_core::descriptor;
 use store_core::graph::MemoryGraph;
 use store_core::{Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, TagLister};
 
@@ -219,36 +218,13 @@ impl Resolver for ReadOnlyStore {
     ///
     /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise.
     async fn resolve(&self, reference: &str) -> Result<Descriptor> {
-        if reference.is_empty() {
-            return Err(Error::MissingReference {
-                operation: "resolve",
-            });
-        }
-        if let Some(desc) = self.index.resolver.resolve(reference) {
-            if reference == desc.digest().as_ref() {
-                return Ok(descriptor::plain(&desc));
-            }
-            return Ok(desc);
-        }
-        let Ok(digest) = ValidDigest::parse(reference) else {
-            return Err(Error::not_found(reference));
-        };
-        let Some(size) = self.source.stat(&digest)? else {
-            return Err(Error::not_found(format!(
-                "{reference} in {}",
-                self.path().display()
-            )));
-        };
-        if let Some(node) = self.graph.get(reference) {
-            if descriptor::is_manifest(&node) && node.size() == size {
-                return Ok(descriptor::plain(&node));
-            }
-        }
-        Ok(Descriptor::new(
-            MediaType::from(OCTET_STREAM),
-            size,
-            digest.to_oci(),
-        ))
+        crate::resolve::resolve_reference(
+            reference,
+            &self.index,
+            &self.graph,
+            |digest| self.source.stat(digest),
+            self.path(),
+        )
     }
 }
 

@@ -8,11 +8,11 @@ use crate::options::StoreOptions;
 use crate::shared::Shared;
 use async_trait::async_trait;
 use autosave::{AutoSaver, Flush};
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::Descriptor;
 use std::path::Path;
 use std::sync::Arc;
 use store_core::content::BoxReader;
-use store_core::descriptor::{self, is_manifest, MAX_MANIFEST_SIZE, OCTET_STREAM};
+use store_core::descriptor::{self, is_manifest, MAX_MANIFEST_SIZE};
 use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
 use store_core::manifest::parse_successors;
@@ -169,33 +169,16 @@ impl Store {
         Ok(())
     }
 
-    /// Resolves `reference` without taking the gate.
+    /// Resolves `reference` (see [`crate::resolve::resolve_reference`]).
     pub(crate) fn resolve_unlocked(&self, reference: &str) -> Result<Descriptor> {
-        Self::validate_reference("resolve", reference)?;
         let shared = &self.shared;
-        if let Some(desc) = shared.index.resolver.resolve(reference) {
-            if reference == desc.digest().as_ref() {
-                return Ok(descriptor::plain(&desc));
-            }
-            return Ok(desc);
-        }
-        let Ok(digest) = ValidDigest::parse(reference) else {
-            return Err(Error::not_found(reference));
-        };
-        let Some(size) = shared.stat(&digest)? else {
-            return Err(Error::not_found(reference));
-        };
-        if let Some(node) = shared.graph.get(reference) {
-            // A manifest known through its parent (an index's child) resolves as itself.
-            if is_manifest(&node) && node.size() == size {
-                return Ok(descriptor::plain(&node));
-            }
-        }
-        Ok(Descriptor::new(
-            MediaType::from(OCTET_STREAM),
-            size,
-            digest.to_oci(),
-        ))
+        crate::resolve::resolve_reference(
+            reference,
+            &shared.index,
+            &shared.graph,
+            |digest| shared.stat(digest),
+            self.root(),
+        )
     }
 
     async fn push_unlocked(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {

@@ -1,0 +1,50 @@
+//! Resolving a reference the way both layout stores do.
+
+use crate::index_state::IndexState;
+use oci_spec::image::{Descriptor, MediaType};
+use store_core::descriptor::{self, is_manifest, OCTET_STREAM};
+use store_core::digest::ValidDigest;
+use store_core::graph::MemoryGraph;
+use store_core::{Error, Result};
+
+/// A tag gives the full descriptor it points at; the digest of an `index.json` entry, or of a
+/// manifest the graph knows (an index's child), its plain descriptor; the digest of any other blob
+/// that `stat` finds, `application/octet-stream` with the blob's size.
+///
+/// Errors: `MissingReference` for an empty reference, `NotFound` otherwise (naming `where_`).
+pub(crate) fn resolve_reference(
+    reference: &str,
+    index: &IndexState,
+    graph: &MemoryGraph,
+    stat: impl Fn(&ValidDigest) -> Result<Option<u64>>,
+    where_: &std::path::Path,
+) -> Result<Descriptor> {
+    if reference.is_empty() {
+        return Err(Error::MissingReference {
+            operation: "resolve",
+        });
+    }
+    if let Some(desc) = index.resolver.resolve(reference) {
+        if reference == desc.digest().as_ref() {
+            return Ok(descriptor::plain(&desc));
+        }
+        return Ok(desc);
+    }
+    let not_found = || Error::not_found(format!("{reference} in {}", where_.display()));
+    let Ok(digest) = ValidDigest::parse(reference) else {
+        return Err(not_found());
+    };
+    let Some(size) = stat(&digest)? else {
+        return Err(not_found());
+    };
+    if let Some(node) = graph.get(reference) {
+        if is_manifest(&node) && node.size() == size {
+            return Ok(descriptor::plain(&node));
+        }
+    }
+    Ok(Descriptor::new(
+        MediaType::from(OCTET_STREAM),
+        size,
+        digest.to_oci(),
+    ))
+}
