@@ -3,7 +3,7 @@
 //! ends (also when it fails). Our layout's tags are pushed with `skopeo copy
 //! --dest-tls-verify=false`, pulled back into a new layout, opened with our store: the same
 //! digests resolve, every graph fetches and verifies, fsck is clean, the referrers are still found
-//! through their `subject`.
+//! through their `subject`, and `ocistore::copy::copy` from it into a third layout works.
 //!
 //! What the registry changes: nothing in the content. Distribution 2.8 stores every manifest
 //! verbatim and serves it back byte for byte, so every digest survives (asserted below). It has
@@ -254,5 +254,44 @@ async fn our_tags_survive_a_registry_round_trip() {
     let read_only = ReadOnlyStore::open(&pulled).await.unwrap();
     fetch_every_blob(&read_only, &pulled).await;
 
+    copy_into_a_third_layout(&store, &tags, &tmp.path().join("third")).await;
     store.close().await.unwrap();
+}
+
+/// `ocistore::copy::copy` of every tag from the pulled layout into a third one: the same
+/// digests resolve there, fsck is clean, and skopeo reads our copy.
+async fn copy_into_a_third_layout(pulled: &Store, tags: &[&Tag], third: &Path) {
+    let dst = Store::open(third).await.unwrap();
+    for tag in tags {
+        let copied = ocistore::copy::copy(
+            pulled,
+            tag.name,
+            &dst,
+            tag.name,
+            &ocistore::copy::CopyOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("copy of {}: {e}", tag.name));
+        assert_eq!(copied.digest(), tag.desc.digest(), "{}", tag.name);
+        let resolved = dst.resolve(tag.name).await.unwrap();
+        assert_eq!(resolved.digest(), tag.desc.digest(), "{}", tag.name);
+        fetch_graph(&dst, &resolved, &BTreeSet::new()).await;
+    }
+    let report = dst.fsck().await.unwrap();
+    assert!(
+        report.is_clean() && report.orphaned.is_empty(),
+        "{report:?}"
+    );
+    dst.close().await.unwrap();
+    for tag in tags {
+        let raw = skopeo(&[
+            &"inspect",
+            &"--raw",
+            &format!("oci:{}:{}", third.display(), tag.name),
+        ]);
+        assert_eq!(
+            raw,
+            std::fs::read(blob_path(third, tag.desc.digest().as_ref())).unwrap()
+        );
+    }
 }
