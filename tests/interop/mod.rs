@@ -56,8 +56,14 @@ pub fn have(tools: &[&str]) -> bool {
             missing.join(", ")
         );
     }
+    // Straight to stderr, not through the print macros that the test harness captures: a
+    // newcomer running `cargo test` sees which tests skipped and how to enable them.
+    let mut stderr = std::io::stderr().lock();
     for tool in missing {
-        println!("skipped: {tool} not installed; enable with: {INSTALL}");
+        let _ = writeln!(
+            stderr,
+            "skipped: {tool} not installed; enable with: {INSTALL}"
+        );
     }
     false
 }
