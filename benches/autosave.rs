@@ -42,10 +42,13 @@ async fn seed(dir: &Path, n: usize) -> Vec<Descriptor> {
     )
     .await
     .unwrap();
-    let config_bytes = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_bytes =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let config = descriptor_from_bytes(MediaType::ImageConfig, config_bytes);
     let layer = descriptor_from_bytes(MediaType::ImageLayer, LAYER);
-    push_bytes(&store, &config, &config_bytes[..]).await.unwrap();
+    push_bytes(&store, &config, &config_bytes[..])
+        .await
+        .unwrap();
     push_bytes(&store, &layer, LAYER).await.unwrap();
     let mut manifests = Vec::with_capacity(n);
     for i in 0..n {
