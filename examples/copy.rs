@@ -59,7 +59,7 @@ impl Progress {
     /// A new bar for `desc`, fed by the reader of its fetch.
     fn start(&self, desc: &Descriptor) -> ProgressBar {
         let style = ProgressStyle::with_template(
-            "{msg:32} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}",
+            "{msg:36} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
