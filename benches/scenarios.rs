@@ -146,7 +146,7 @@ fn parse_args() -> Args {
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    if !(args.scale > 0.0) || args.runs == 0 {
+    if args.scale.is_nan() || args.scale <= 0.0 || args.runs == 0 {
         usage("--scale must be > 0 and --runs >= 1");
     }
     match only {

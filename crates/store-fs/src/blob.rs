@@ -24,6 +24,10 @@ use tokio::sync::mpsc;
 /// larger content streams through a writer thread in [`CHUNK`]s.
 pub(crate) const SMALL: u64 = 256 << 10;
 
+/// Content up to this size is read, and (when not durable) written, on the calling thread; see
+/// [`runs_inline`].
+pub(crate) const INLINE: u64 = 64 << 10;
+
 /// The blob half of a layout.
 #[derive(Debug)]
 pub(crate) struct Blobs {
@@ -128,27 +132,12 @@ impl Blobs {
         let target = self.path(digest);
         let durable = self.durable;
         let digest_text = digest.to_string();
+        if runs_inline(bytes.len() as u64, durable) {
+            return commit_file(&staging, &target, &bytes, durable, &digest_text);
+        }
         // One blocking call does the whole publish; if the caller goes away meanwhile it still
         // runs to the end and cleans up after itself.
-        spawn_blocking(move || {
-            let mut guard = StagingGuard {
-                path: Some(staging.clone()),
-            };
-            let mut file =
-                fsutil::create_new(&staging).map_err(|e| io_err("creating", &staging, e))?;
-            file.write_all(&bytes)
-                .map_err(|e| io_err("writing", &staging, e))?;
-            if durable {
-                file.sync_all()
-                    .map_err(|e| io_err("syncing", &staging, e))?;
-            }
-            drop(file);
-            let result = publish(&staging, &target, durable, &digest_text);
-            guard.disarm();
-            let _ = fs::remove_file(&staging);
-            result
-        })
-        .await
+        spawn_blocking(move || commit_file(&staging, &target, &bytes, durable, &digest_text)).await
     }
 
     /// Streams `content` into a staging file while hashing it on another thread, checks size,
@@ -270,34 +259,35 @@ impl Blobs {
     pub(crate) async fn open(&self, digest: &ValidDigest, size: u64) -> Result<BoxReader> {
         let path = self.path(digest);
         let digest_text = digest.to_string();
-        let (file, actual) = spawn_blocking(move || {
-            let file = open_blob(&path, &digest_text)?;
-            let len = file
-                .metadata()
-                .map_err(|e| io_err("inspecting", &path, e))?
-                .len();
-            Ok((file, len))
-        })
-        .await?;
-        if actual != size {
-            return Err(Error::mismatch(
-                digest,
-                format!("the stored blob has {actual} bytes, the descriptor says {size}"),
-            ));
-        }
-        let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= SMALL {
-            let path = self.path(digest);
-            let bytes = spawn_blocking(move || {
-                let mut file = file;
-                let mut out = Vec::with_capacity(size as usize);
-                file.read_to_end(&mut out)
-                    .map_err(|e| io_err("reading", &path, e))?;
-                Ok(out)
-            })
-            .await?;
+        let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= INLINE {
+            // A few syscalls on cached metadata: cheaper here than two thread switches.
+            let bytes = read_small(&path, &digest_text, digest, size)?;
             Box::new(io::Cursor::new(bytes))
         } else {
-            Box::new(ChunkReader::spawn(file))
+            let (file, actual) = spawn_blocking(move || {
+                let file = open_blob(&path, &digest_text)?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| io_err("inspecting", &path, e))?
+                    .len();
+                Ok((file, len))
+            })
+            .await?;
+            check_size(digest, actual, size)?;
+            if size <= SMALL {
+                let path = self.path(digest);
+                let bytes = spawn_blocking(move || {
+                    let mut file = file;
+                    let mut out = Vec::with_capacity(size as usize);
+                    file.read_to_end(&mut out)
+                        .map_err(|e| io_err("reading", &path, e))?;
+                    Ok(out)
+                })
+                .await?;
+                Box::new(io::Cursor::new(bytes))
+            } else {
+                Box::new(ChunkReader::spawn(file))
+            }
         };
         Ok(Box::pin(VerifyReader::with_digest(
             inner,
@@ -351,6 +341,65 @@ impl Blobs {
         })
         .await
     }
+}
+
+/// Whether a file operation on `size` bytes runs on the calling (async) thread rather than on the
+/// blocking pool: reads up to [`INLINE`], and writes up to [`INLINE`] when nothing is fsynced.
+/// Such an operation is a handful of syscalls on cached metadata (tens of µs), cheaper than the
+/// two thread switches a trip through the blocking pool costs; an fsync can take milliseconds
+/// and always goes to the pool.
+fn runs_inline(size: u64, durable: bool) -> bool {
+    size <= INLINE && !durable
+}
+
+/// Fails with `Mismatch` when the stored size differs from the descriptor's.
+fn check_size(digest: &ValidDigest, actual: u64, size: u64) -> Result<()> {
+    if actual != size {
+        return Err(Error::mismatch(
+            digest,
+            format!("the stored blob has {actual} bytes, the descriptor says {size}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens, checks the size of and reads a blob of `size` bytes (small: read whole). Blocking.
+fn read_small(path: &Path, digest_text: &str, digest: &ValidDigest, size: u64) -> Result<Vec<u8>> {
+    let mut file = open_blob(path, digest_text)?;
+    let actual = file
+        .metadata()
+        .map_err(|e| io_err("inspecting", path, e))?
+        .len();
+    check_size(digest, actual, size)?;
+    let mut out = Vec::with_capacity(size as usize);
+    file.read_to_end(&mut out)
+        .map_err(|e| io_err("reading", path, e))?;
+    Ok(out)
+}
+
+/// Writes `bytes` to a new staging file, fsyncs it when `durable`, and publishes it at `target`;
+/// the staging name is removed in every case. Blocking.
+fn commit_file(
+    staging: &Path,
+    target: &Path,
+    bytes: &[u8],
+    durable: bool,
+    digest_text: &str,
+) -> Result<()> {
+    let mut guard = StagingGuard {
+        path: Some(staging.to_path_buf()),
+    };
+    let mut file = fsutil::create_new(staging).map_err(|e| io_err("creating", staging, e))?;
+    file.write_all(bytes)
+        .map_err(|e| io_err("writing", staging, e))?;
+    if durable {
+        file.sync_all().map_err(|e| io_err("syncing", staging, e))?;
+    }
+    drop(file);
+    let result = publish(staging, target, durable, digest_text);
+    guard.disarm();
+    let _ = fs::remove_file(staging);
+    result
 }
 
 /// Opens a blob file without following a symbolic link.

@@ -45,8 +45,18 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file in the same directory, fsync (when
-/// `durable`), rename over `path`, fsync of the directory (when `durable`). A crash at any point
-/// leaves either the old or the new content, never a torn file.
+/// `durable`), rename over `path`, fsync of the directory (when `durable`). A crash of the
+/// process at any point leaves either the old or the new content, never a torn file; when
+/// `durable`, so does a crash of the machine.
+///
+/// Without `durable` the temp file is swapped with `path` (`renameat2(RENAME_EXCHANGE)`, where
+/// the file system has it) and the old content then unlinked under the temp name. A plain rename
+/// over an existing file makes ext4 start writing the new file out at once (its `auto_da_alloc`
+/// safeguard for programs that do not fsync), and replacing a file whose blocks were allocated
+/// frees them, which a `discard` mount turns into a synchronous trim: together ~150 µs per
+/// write, 4–5× the cost of the write itself. The swap does neither while the data is still in
+/// the page cache; the price is that a crash of the machine may leave `path` empty rather than
+/// old or new, which is what not being durable allows.
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let dir = parent_of(path);
     let name = path
@@ -61,6 +71,11 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], durable: bool) -> io::Resu
             file.sync_all()?;
         }
         drop(file);
+        if !durable && rename_exchange(&temp, path)? {
+            // `temp` now names the old content.
+            let _ = fs::remove_file(&temp);
+            return Ok(());
+        }
         fs::rename(&temp, path)?;
         if durable {
             sync_dir(&dir)?;
@@ -71,6 +86,47 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], durable: bool) -> io::Resu
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Atomically swaps the files at `a` and `b`. Returns `Ok(false)`, having done nothing, when `b`
+/// does not exist or the system or file system cannot swap.
+#[cfg(target_os = "linux")]
+fn rename_exchange(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(a), Ok(b)) = (
+        CString::new(a.as_os_str().as_bytes()),
+        CString::new(b.as_os_str().as_bytes()),
+    ) else {
+        return Ok(false);
+    };
+    // The raw syscall: libc wrappers for renameat2 are missing from older C libraries.
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM) => {
+            Ok(false)
+        }
+        _ => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rename_exchange(_a: &Path, _b: &Path) -> io::Result<bool> {
+    Ok(false)
 }
 
 /// Writes `bytes` at `path` only if nothing is there yet (temp file + no-clobber link). Returns
@@ -145,6 +201,20 @@ mod tests {
         atomic_write(&path, b"two", false).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn relaxed_replacement_swaps_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.json");
+        // No file yet: the swap cannot apply, the rename does.
+        atomic_write(&path, b"one", false).unwrap();
+        for round in 0..3 {
+            let body = format!("round {round}");
+            atomic_write(&path, body.as_bytes(), false).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), body.as_bytes());
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
     }
 
     #[test]

@@ -62,6 +62,18 @@ impl Shared {
     /// Errors: `Io` (the previous `index.json` is left intact), `InvalidLayout` when another
     /// writer left an `index.json` that does not parse.
     pub(crate) async fn write_index(self: &Arc<Self>) -> Result<()> {
+        if !self.durable {
+            // Without fsyncs a write is a few syscalls on cached data, cheaper on this thread
+            // than two thread switches; unless another process holds the lock, which may take
+            // long (its gc holds it through the sweep): then wait on the blocking pool.
+            if let Some(lock) = crate::lock::IndexLock::try_acquire(self.layout().root())? {
+                let learnt = self.absorb_locked(&lock)?;
+                self.write_locked(&lock)?;
+                drop(lock);
+                self.learn_all(&learnt).await;
+                return Ok(());
+            }
+        }
         let shared = Arc::clone(self);
         let learnt = spawn_blocking(move || {
             let lock = shared.lock_index()?;
