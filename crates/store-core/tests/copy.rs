@@ -447,3 +447,42 @@ impl ReadOnlyStorage for HangingFetch {
         self.inner.exists(target).await
     }
 }
+
+/// A source that lacks a manifest the destination has (a partial mirror): the repair walk reads
+/// that manifest's body from the destination instead of failing, and still completes what is
+/// missing below it.
+#[tokio::test]
+async fn a_present_manifest_the_source_lacks_is_read_from_the_destination() {
+    let fixture = CopyFixture::new();
+    let src = Instrumented::new(MemoryStore::new());
+    for name in GRAPH {
+        if name != "manifest2" {
+            fixture.get(name).push_to(src.inner()).await.unwrap();
+        }
+    }
+    let dst = Instrumented::new(MemoryStore::new());
+    for name in GRAPH {
+        fixture.get(name).push_to(dst.inner()).await.unwrap();
+    }
+    // layer2 (below manifest2 and manifest3) goes missing from the destination.
+    store_core::Deleter::delete(dst.inner(), &fixture.desc("layer2"))
+        .await
+        .unwrap();
+    copy_graph(
+        &src,
+        &dst,
+        &fixture.desc("root"),
+        &CopyGraphOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(dst.calls(Method::Push), [fixture.digest("layer2")]);
+    assert_eq!(
+        dst.calls(Method::Fetch),
+        [fixture.digest("manifest2")],
+        "only the manifest the source lacks is read from the destination"
+    );
+    assert!(src
+        .calls(Method::Fetch)
+        .contains(&fixture.digest("manifest2")));
+}

@@ -21,7 +21,7 @@
 use super::cache::{CachingSource, MetadataCache};
 use super::options::{CopyGraphOptions, PreCopy};
 use super::tracker::{Claim, Outcome, Tracker};
-use crate::content::{reader_from_bytes, BoxReader};
+use crate::content::{fetch_all, reader_from_bytes, BoxReader};
 use crate::descriptor::{is_foreign_layer, is_manifest};
 use crate::error::{Error, ErrorKind, Result, Side};
 use crate::manifest::parse_successors;
@@ -43,7 +43,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// - A node already in `dst` is not pushed and is reported through `on_copy_skipped`. A blob
 ///   found there ends the walk below it; a manifest found there has its sub-graph checked and
 ///   completed (see [`CopyGraphOptions::repair`]), so a copy interrupted earlier is finished
-///   instead of being taken as complete.
+///   instead of being taken as complete. Its body comes from the source, or from the
+///   destination when the source lacks it (a partial mirror).
 /// - Each node is fetched from `src` at most once (manifest bodies are kept in memory from the
 ///   fetch that finds their successors until their push) and pushed to `dst` at most once;
 ///   `AlreadyExists` from `dst` counts as success.
@@ -151,7 +152,18 @@ impl<'a> Engine<'a> {
             self.skipped(desc).await?;
             return Ok(Outcome::Existed);
         }
-        let successors = self.successors(desc).await?;
+        let successors = match self.successors(desc).await {
+            Err(e)
+                if present
+                    && e.kind() == ErrorKind::NotFound
+                    && self.opts.find_successors.is_none() =>
+            {
+                // The destination has a manifest the source lacks (a partial mirror): the
+                // walk below it reads its body from the destination instead.
+                self.successors_from_destination(desc).await?
+            }
+            other => other?,
+        };
         drop(slot);
 
         if !successors.is_empty() {
@@ -189,6 +201,29 @@ impl<'a> Engine<'a> {
             }
             None => Vec::new(),
         };
+        found.retain(|d| !is_foreign_layer(d.media_type().as_ref()));
+        Ok(found)
+    }
+
+    /// The successors of a manifest present in the destination, read from its body there.
+    ///
+    /// Errors, as destination errors: `SizeExceedsLimit` above the metadata limit, those of
+    /// [`fetch_all`], `InvalidManifest`.
+    async fn successors_from_destination(&self, desc: &Descriptor) -> Result<Vec<Descriptor>> {
+        let limit = self.opts.effective_max_metadata_bytes();
+        if desc.size() > limit {
+            return Err(Error::SizeExceedsLimit {
+                what: format!("{} ({}) held in memory", desc.digest(), desc.media_type()),
+                size: desc.size(),
+                limit,
+            }
+            .in_copy(Side::Destination, "fetch"));
+        }
+        let body = fetch_all(self.dst, desc)
+            .await
+            .map_err(|e| e.in_copy(Side::Destination, "fetch"))?;
+        let mut found = parse_successors(desc.digest().as_ref(), desc.media_type().as_ref(), &body)
+            .map_err(|e| e.in_copy(Side::Destination, "find successors"))?;
         found.retain(|d| !is_foreign_layer(d.media_type().as_ref()));
         Ok(found)
     }

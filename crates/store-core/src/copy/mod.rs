@@ -16,7 +16,8 @@
 //!   reported through `on_copy_skipped`; for a blob that ends the walk below it.
 //! - **Repair** (beyond the reference, which needed oras-go issue #1211 for this): a *manifest*
 //!   found in the destination is not taken on trust. Its body is read (from the source,
-//!   through the same cache) and its successors are visited like any other node, so a child
+//!   through the same cache; from the destination when the source lacks it) and its
+//!   successors are visited like any other node, so a child
 //!   missing after an interrupted copy or a deletion is copied. The price: one source fetch per
 //!   manifest already in the destination, and one destination `exists` per node that only
 //!   such manifests point at (nodes reachable through a missing parent are checked anyway).
