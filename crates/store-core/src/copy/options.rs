@@ -86,9 +86,9 @@ pub struct CopyGraphOptions {
     /// Whether a manifest already in the destination has its sub-graph checked and completed
     /// (true, the default) rather than being skipped with everything below it (false, the
     /// reference's behaviour). Checking costs one source fetch per manifest already present
-    /// (a destination fetch instead when the source lacks it)
-    /// and one destination exists check per node that only present manifests point at; it
-    /// repairs a destination left incomplete by an interrupted copy or a deletion.
+    /// (a destination fetch instead when the source lacks it) and one destination exists check
+    /// per node that only present manifests point at; it repairs a destination left incomplete
+    /// by an interrupted copy or a deletion.
     pub repair: bool,
     /// Called before each node is fetched and pushed; may skip it. See [`PreCopyHook`].
     pub pre_copy: Option<PreCopyHook>,
