@@ -19,10 +19,25 @@ use store_core::{Error, Result};
 /// What we last read from or wrote to `index.json`.
 #[derive(Debug, Default)]
 pub(crate) struct DiskView {
-    /// Its entries by key: the base of the next merge.
-    pub(crate) base: Entries,
+    /// Its entries by key: the base of the next merge. `None` after our own write: they are
+    /// then what `bytes` says, and are parsed back from them only when another writer changed
+    /// the file (keeping a copy of every entry at each write cost more than the write itself).
+    pub(crate) base: Option<Entries>,
     /// Its bytes, to tell whether another writer changed it.
     pub(crate) bytes: Vec<u8>,
+}
+
+impl DiskView {
+    /// The entries `bytes` holds, as [`merge::keyed`] keys them.
+    fn base(&mut self, path: &std::path::Path) -> Entries {
+        match self.base.take() {
+            Some(base) => base,
+            // Bytes we wrote ourselves always parse; nothing read or written yet is empty.
+            None => parse_index(path, &self.bytes)
+                .map(|doc| merge::keyed(&doc))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl Shared {
@@ -32,7 +47,10 @@ impl Shared {
 
     /// Records what was just loaded from `index.json`.
     pub(crate) fn remember_disk(&self, base: Entries, bytes: Vec<u8>) {
-        *self.disk() = DiskView { base, bytes };
+        *self.disk() = DiskView {
+            base: Some(base),
+            bytes,
+        };
     }
 
     /// Takes the changes another writer made to `index.json` into memory. Call with the index
@@ -55,7 +73,8 @@ impl Shared {
         let doc = parse_index(&path, &bytes)?;
         let theirs = merge::keyed(&doc);
         let ours = self.index.entries();
-        let merged = merge::merge(&disk.base, &ours, &theirs);
+        let base = disk.base(&path);
+        let merged = merge::merge(&base, &ours, &theirs);
         let mut learnt = Vec::new();
         {
             let live = self.index.entries();
@@ -75,7 +94,7 @@ impl Shared {
         }
         self.index.set_top(doc.top);
         *disk = DiskView {
-            base: theirs,
+            base: Some(theirs),
             bytes,
         };
         Ok(learnt)
@@ -86,8 +105,7 @@ impl Shared {
     ///
     /// Errors: `Io` (the previous `index.json` stays intact).
     pub(crate) fn write_locked(&self, _lock: &IndexLock) -> Result<()> {
-        let entries = self.index.entries();
-        let bytes = self.index.encode(&entries);
+        let bytes = self.index.encode_current();
         let mut disk = self.disk();
         if bytes == disk.bytes {
             return Ok(());
@@ -95,10 +113,7 @@ impl Shared {
         let path = self.layout().index_path();
         fsutil::atomic_write(&path, &bytes, self.durable)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        *disk = DiskView {
-            base: entries,
-            bytes,
-        };
+        *disk = DiskView { base: None, bytes };
         Ok(())
     }
 

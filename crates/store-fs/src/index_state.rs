@@ -230,25 +230,38 @@ impl IndexState {
     /// `schemaVersion` 2 and the index `mediaType` when missing), then the entries, tagged ones by
     /// tag, then untagged ones by digest.
     pub(crate) fn encode(&self, entries: &Entries) -> Vec<u8> {
-        let top = index_file::encode_index(&self.written().top, Vec::new());
-        // `top` ends with `"manifests":[]}`; the entries go between the brackets.
-        let head = top.len().saturating_sub(2);
-        let size: usize = entries.values().map(|e| e.json.len() + 1).sum();
-        let mut out = Vec::with_capacity(top.len() + size);
-        out.extend_from_slice(&top[..head]);
-        let mut first = true;
-        for untagged in [false, true] {
-            for entry in entries.values().filter(|e| e.untagged == untagged) {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                out.extend_from_slice(entry.json.as_bytes());
-            }
-        }
-        out.extend_from_slice(&top[head..]);
-        out
+        let top = self.written().top.clone();
+        encode_entries(&top, entries)
     }
+
+    /// The bytes of `index.json` for the entries held now (see [`IndexState::encode`]), without
+    /// copying them first.
+    pub(crate) fn encode_current(&self) -> Vec<u8> {
+        let w = self.written();
+        encode_entries(&w.top, &w.entries)
+    }
+}
+
+/// See [`IndexState::encode`].
+fn encode_entries(top: &Map<String, Value>, entries: &Entries) -> Vec<u8> {
+    let top = index_file::encode_index(top, Vec::new());
+    // `top` ends with `"manifests":[]}`; the entries go between the brackets.
+    let head = top.len().saturating_sub(2);
+    let size: usize = entries.values().map(|e| e.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(top.len() + size);
+    out.extend_from_slice(&top[..head]);
+    let mut first = true;
+    for untagged in [false, true] {
+        for entry in entries.values().filter(|e| e.untagged == untagged) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(entry.json.as_bytes());
+        }
+    }
+    out.extend_from_slice(&top[head..]);
+    out
 }
 
 #[cfg(test)]
