@@ -43,12 +43,13 @@ impl Store {
         for node in &doomed {
             shared.graph.remove(node);
         }
+        let digests: Vec<ValidDigest> = doomed
+            .iter()
+            .filter_map(|node| ValidDigest::from_digest(node.digest()).ok())
+            .collect();
         let mut first_error = None;
-        for node in &doomed {
-            let Ok(valid) = ValidDigest::from_digest(node.digest()) else {
-                continue;
-            };
-            match shared.blobs.remove(&valid).await {
+        for result in shared.blobs.remove_many(&digests).await {
+            match result {
                 Ok(()) => {}
                 // A cascaded node that was never on disk (a child listed by an index whose
                 // blob the layout does not hold) has nothing to remove.

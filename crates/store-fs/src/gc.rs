@@ -167,6 +167,59 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
     Error::io(format!("{what} {}", path.display()), e)
 }
 
+/// How many threads [`remove_files`] uses at most.
+const REMOVERS: usize = 8;
+
+/// Removes every `(path, size)` of `doomed` (a file already gone does not count); returns how
+/// many were removed and their total size. Several threads unlink at once: freeing a file's
+/// blocks can wait for the disk (a `discard` mount trims them synchronously), and the kernel
+/// does that after releasing the directory, so unlinks in one directory overlap their waits.
+///
+/// Errors: the first `Io` of a removal (the other threads finish their current file first).
+fn remove_files(doomed: &[(std::path::PathBuf, u64)]) -> Result<(usize, u64)> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || -> Result<(usize, u64)> {
+        let (mut removed, mut bytes) = (0, 0);
+        while !failed.load(Ordering::Relaxed) {
+            let Some((path, size)) = doomed.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            match fs::remove_file(path) {
+                Ok(()) => {
+                    removed += 1;
+                    bytes += size;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(io_err("removing", path, e));
+                }
+            }
+        }
+        Ok((removed, bytes))
+    };
+    let threads = (doomed.len() / 16).clamp(1, REMOVERS);
+    if threads == 1 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut total = work();
+        for helper in helpers {
+            let result = helper
+                .join()
+                .unwrap_or_else(|_| Err(Error::io("gc", io::Error::other("a remover panicked"))));
+            total = match (total, result) {
+                (Ok((r1, b1)), Ok((r2, b2))) => Ok((r1 + r2, b1 + b2)),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        }
+        total
+    })
+}
+
 /// Removes unreachable blob files and stale temp files. Never follows a link: entries are
 /// inspected with `lstat`, and removing a symbolic link removes the link only.
 fn sweep(
@@ -183,7 +236,7 @@ fn sweep(
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err("listing", &dir, e)),
         };
-        let mut removed_here = false;
+        let mut doomed = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_err("listing", &dir, e))?;
             let name = entry.file_name();
@@ -202,19 +255,13 @@ fn sweep(
             if !(file_type.is_file() || file_type.is_symlink()) || !older_than(&meta, grace) {
                 continue;
             }
-            match fs::remove_file(&path) {
-                Ok(()) => {
-                    swept.blobs_removed += 1;
-                    if file_type.is_file() {
-                        swept.bytes_removed += meta.len();
-                    }
-                    removed_here = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("removing", &path, e)),
-            }
+            let size = if file_type.is_file() { meta.len() } else { 0 };
+            doomed.push((path, size));
         }
-        if removed_here && durable {
+        let (removed, bytes) = remove_files(&doomed)?;
+        swept.blobs_removed += removed;
+        swept.bytes_removed += bytes;
+        if removed > 0 && durable {
             crate::fsutil::sync_dir(&dir).map_err(|e| io_err("syncing", &dir, e))?;
         }
     }
