@@ -24,7 +24,8 @@
 //! (except in `open_tagged`); `sync()` and a reset of the RSS high-water mark (through
 //! `/proc/self/clear_refs`) come just before each timer; `secs` is the median of the timed runs
 //! after the warm-ups; `per_s = n / secs`; `peak_rss_kib` is the largest VmHWM over the timed
-//! runs. Stores that are read from (open, resolve, exists, predecessors, the copy sources, delete
+//! runs. Every scenario runs in a task spawned on a multi-thread runtime (one worker per core).
+//! Stores that are read from (open, resolve, exists, predecessors, the copy sources, delete
 //! and gc) are written with `AutoSave::Manual` and one `save_index`, closed, and reopened with the
 //! default options (plus `durable(false)` with `--relaxed`; plus `gc_grace(0)` for
 //! `gc_dangling`: the reference's GC has no grace period). `push_large` and `fetch_large` run
@@ -842,7 +843,7 @@ fn main() {
         .keep();
     let s = args.scale;
     let big_mib = ((1024.0 * s).round() as u64).clamp(1, 1024);
-    let mut bench = Bench {
+    let bench = Bench {
         n_small: scaled(N_SMALL, s),
         n_images: scaled(N_IMAGES, s),
         n_lookups: scaled(N_LOOKUPS, s),
@@ -871,34 +872,41 @@ fn main() {
     let (push_large, fetch_large) = (sel("push_large"), sel("fetch_large"));
     let (delete_all, gc_dangling) = (sel("delete_all"), sel("gc_dangling"));
     let steps: Vec<&str> = ALL.iter().copied().filter(|n| sel(n)).collect();
-    rt.block_on(async {
-        let mut done_large = false;
-        let mut done_deletion = false;
-        for name in steps {
-            trim_heap();
-            match name {
-                "push_small_seq" => bench.push_small_seq().await,
-                "push_small_par16" => bench.push_small_par16().await,
-                "push_large" | "fetch_large" if !done_large => {
-                    done_large = true;
-                    bench.large(push_large, fetch_large).await
+    // The scenarios run in a task on the runtime's workers, as a server's requests would (and
+    // as the reference's goroutines do), not on the thread that blocks on the runtime.
+    let steps: Vec<String> = steps.into_iter().map(String::from).collect();
+    let bench = rt
+        .block_on(rt.spawn(async move {
+            let mut bench = bench;
+            let mut done_large = false;
+            let mut done_deletion = false;
+            for name in &steps {
+                trim_heap();
+                match name.as_str() {
+                    "push_small_seq" => bench.push_small_seq().await,
+                    "push_small_par16" => bench.push_small_par16().await,
+                    "push_large" | "fetch_large" if !done_large => {
+                        done_large = true;
+                        bench.large(push_large, fetch_large).await
+                    }
+                    "tag_manifests" => bench.tag_manifests(true).await,
+                    "tag_manifests_manual" => bench.tag_manifests(false).await,
+                    "open_tagged" => bench.open_tagged_scenario().await,
+                    "resolve_tags" => bench.resolve_tags().await,
+                    "exists_manifests" => bench.exists_manifests().await,
+                    "predecessors_shared" => bench.predecessors_shared().await,
+                    "copy_tagged" => bench.copy_tagged().await,
+                    "copy_index" => bench.copy_index().await,
+                    "delete_all" | "gc_dangling" if !done_deletion => {
+                        done_deletion = true;
+                        bench.deletion(delete_all, gc_dangling).await
+                    }
+                    _ => {}
                 }
-                "tag_manifests" => bench.tag_manifests(true).await,
-                "tag_manifests_manual" => bench.tag_manifests(false).await,
-                "open_tagged" => bench.open_tagged_scenario().await,
-                "resolve_tags" => bench.resolve_tags().await,
-                "exists_manifests" => bench.exists_manifests().await,
-                "predecessors_shared" => bench.predecessors_shared().await,
-                "copy_tagged" => bench.copy_tagged().await,
-                "copy_index" => bench.copy_index().await,
-                "delete_all" | "gc_dangling" if !done_deletion => {
-                    done_deletion = true;
-                    bench.deletion(delete_all, gc_dangling).await
-                }
-                _ => {}
             }
-        }
-    });
+            bench
+        }))
+        .unwrap();
     if bench.args.cleanup {
         let _ = std::fs::remove_dir_all(&root);
     } else if !bench.args.quiet {
