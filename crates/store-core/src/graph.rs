@@ -114,6 +114,13 @@ impl MemoryGraph {
         let mut visited: HashSet<String> = HashSet::new();
         let mut frontier: Vec<Descriptor> = Vec::new();
         {
+            // Room for the roots at least: growing the maps one rehash at a time costs more.
+            let mut state = self.write();
+            state.nodes.reserve(roots.len());
+            state.successors.reserve(roots.len());
+            state.predecessors.reserve(roots.len());
+        }
+        {
             let state = self.read();
             for root in roots {
                 let key = root.digest().to_string();

@@ -27,29 +27,16 @@ impl ChunkReader {
     pub(crate) fn spawn<R: Read + Send + 'static>(mut file: R) -> ChunkReader {
         let (tx, rx) = mpsc::channel(DEPTH);
         tokio::task::spawn_blocking(move || loop {
-            let mut buf = vec![0u8; CHUNK];
-            let mut filled = 0;
-            let result = loop {
-                match file.read(&mut buf[filled..]) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        filled += n;
-                        if filled == CHUNK {
-                            break Ok(());
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            };
-            match result {
+            // Read into spare capacity: zeroing each chunk first would cost a pass over every
+            // byte (retrying on `Interrupted` is `read_to_end`'s).
+            let mut buf = Vec::with_capacity(CHUNK);
+            match (&mut file).take(CHUNK as u64).read_to_end(&mut buf) {
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                     return;
                 }
-                Ok(()) if filled == 0 => return,
-                Ok(()) => {
-                    buf.truncate(filled);
+                Ok(0) => return,
+                Ok(filled) => {
                     if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || filled < CHUNK {
                         return;
                     }

@@ -49,11 +49,27 @@ impl Shared {
     /// once).
     ///
     /// Errors: fetch or parse errors of a present manifest.
-    pub(crate) async fn load(&self, doc: &IndexDocument, bytes: Vec<u8>) -> Result<()> {
-        let roots = self.index.load(doc);
-        self.remember_disk(crate::merge::keyed(doc), bytes);
+    pub(crate) async fn load(self: &Arc<Self>, doc: IndexDocument, bytes: Vec<u8>) -> Result<()> {
+        // The roots are the entries, plain, as the index loads them.
+        let roots: Vec<Descriptor> = doc
+            .entries
+            .iter()
+            .map(|entry| descriptor::plain(&entry.desc))
+            .collect();
         self.graph.clear();
-        self.graph.index_all_many(self, &roots).await
+        // Loading the index (references, entries to write) and indexing the graph (reading
+        // and parsing every manifest) are independent: the first runs on the blocking pool
+        // meanwhile, on the other core.
+        let shared = Arc::clone(self);
+        let index = tokio::task::spawn_blocking(move || {
+            shared.index.load(&doc);
+            shared.remember_disk(crate::merge::keyed(&doc), bytes);
+        });
+        let graph = self.graph.index_all_many(&**self, &roots).await;
+        index
+            .await
+            .map_err(|e| Error::io("loading index.json", io::Error::other(e)))?;
+        graph
     }
 
     /// Writes the in-memory index to `index.json` under the cross-process lock, first taking in

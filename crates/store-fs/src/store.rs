@@ -114,7 +114,7 @@ impl Store {
                     .unwrap_or((IndexDocument::default(), bytes))
             }
         };
-        shared.load(&doc, bytes).await?;
+        shared.load(doc, bytes).await?;
         let saver = AutoSaver::new(
             Arc::new(IndexFlusher(Arc::clone(&shared))),
             options.autosave,
