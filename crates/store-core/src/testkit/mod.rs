@@ -3,7 +3,7 @@
 //! Like object_store's integration module, the checks are plain async functions generic over the
 //! store, and two macros turn them into one `#[tokio::test]` each for a given backend:
 //!
-//! ```ignore
+//! ```text
 //! // A read-write store: `$make` is a closure returning a future of (store, guard). The guard
 //! // lives as long as the test (a tempdir, say); MemoryStore passes `()`.
 //! store_core::conformance_tests!(|| async { (store_core::memory::MemoryStore::new(), ()) });
