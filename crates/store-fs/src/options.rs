@@ -47,8 +47,11 @@ impl StoreOptions {
     }
 
     /// Whether every commit fsyncs the file and its directory (default true). Without it a
-    /// crash of the machine (not of the process) can lose recent writes; for throwaway caches
-    /// and like-for-like benchmarks against stores that never fsync.
+    /// crash of the machine (not of the process) can lose recent writes, and can leave
+    /// `index.json` empty (it is replaced by swapping in a new file whose data may not have
+    /// reached the disk); for throwaway caches and like-for-like benchmarks against stores that
+    /// never fsync. Without it, writes of blobs up to 64 KiB and of `index.json` run on the
+    /// calling thread rather than on the blocking pool (as reads up to 64 KiB always do).
     pub fn durable(mut self, on: bool) -> Self {
         self.durable = on;
         self
