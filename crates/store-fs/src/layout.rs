@@ -37,8 +37,15 @@ impl Layout {
 
     /// `blobs/<algorithm>/<hex>`; the digest is validated, so it cannot escape the root.
     pub(crate) fn blob_path(&self, digest: &ValidDigest) -> PathBuf {
-        self.algorithm_dir(digest.algorithm().name())
-            .join(digest.hex())
+        // One allocation: this runs for every exists, fetch and push.
+        let mut path = PathBuf::with_capacity(
+            self.root.as_os_str().len() + "/blobs/".len() + digest.as_str().len() + 1,
+        );
+        path.push(&self.root);
+        path.push("blobs");
+        path.push(digest.algorithm().name());
+        path.push(digest.hex());
+        path
     }
 
     pub(crate) fn ingest_dir(&self) -> PathBuf {
