@@ -45,6 +45,11 @@ impl Shared {
         self.disk.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The size of `index.json` as we last read or wrote it.
+    pub(crate) fn last_index_len(&self) -> usize {
+        self.disk().bytes.len()
+    }
+
     /// Records what was just loaded from `index.json`.
     pub(crate) fn remember_disk(&self, base: Entries, bytes: Vec<u8>) {
         *self.disk() = DiskView {

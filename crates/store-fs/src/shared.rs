@@ -78,10 +78,11 @@ impl Shared {
     /// Errors: `Io` (the previous `index.json` is left intact), `InvalidLayout` when another
     /// writer left an `index.json` that does not parse.
     pub(crate) async fn write_index(self: &Arc<Self>) -> Result<()> {
-        if !self.durable {
-            // Without fsyncs a write is a few syscalls on cached data, cheaper on this thread
-            // than two thread switches; unless another process holds the lock, which may take
-            // long (its gc holds it through the sweep): then wait on the blocking pool.
+        if !self.durable && self.last_index_len() <= crate::blob::INLINE as usize {
+            // Without fsyncs a write of a small index is a few syscalls on cached data, cheaper
+            // on this thread than two thread switches; a large index, or another process holding
+            // the lock (its gc holds it through the sweep), goes to the blocking pool, so an
+            // async worker never blocks for more than a tiny write.
             if let Some(lock) = crate::lock::IndexLock::try_acquire(self.layout().root())? {
                 let learnt = self.absorb_locked(&lock)?;
                 self.write_locked(&lock)?;
