@@ -280,5 +280,26 @@ fn sweep(
             }
         }
     }
+    // Temp files of index.json / oci-layout writes that a crash left in the root (the names
+    // `fsutil` gives them); nothing else in the root is touched.
+    if let Ok(entries) = fs::read_dir(layout.root()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = [".index.json.tmp-", ".oci-layout.tmp-", ".new.tmp-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            if ours
+                && meta.file_type().is_file()
+                && older_than(&meta, grace)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                swept.temp_files_removed += 1;
+            }
+        }
+    }
     Ok(swept)
 }

@@ -572,6 +572,7 @@ async fn gc_keeps_what_tags_and_referrer_chains_reach() {
     .unwrap();
     std::fs::create_dir_all(dir.path().join("ingest")).unwrap();
     std::fs::write(dir.path().join("ingest/push-stale"), b"partial").unwrap();
+    std::fs::write(dir.path().join(".index.json.tmp-1-2-3"), b"{\"torn").unwrap();
     std::fs::write(dir.path().join("blobs/sha256/README"), b"not a blob").unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
 
@@ -611,7 +612,8 @@ async fn gc_keeps_what_tags_and_referrer_chains_reach() {
     .map(|d| d.size())
     .sum();
     assert_eq!(report.bytes_removed, expected_bytes);
-    assert_eq!(report.temp_files_removed, 1);
+    assert_eq!(report.temp_files_removed, 2);
+    assert!(!dir.path().join(".index.json.tmp-1-2-3").exists());
     assert!(dir.path().join("blobs/sha256/README").exists());
     assert!(dir.path().join("notes.txt").exists());
     // The pruned index was saved: the dropped manifest's untagged entry is gone from disk.
