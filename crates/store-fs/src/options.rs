@@ -50,7 +50,7 @@ impl StoreOptions {
     /// crash of the machine (not of the process) can lose recent writes, and can leave
     /// `index.json` empty (it is replaced by swapping in a new file whose data may not have
     /// reached the disk); for throwaway caches and like-for-like benchmarks against stores that
-    /// never fsync. Without it, writes of blobs up to 64 KiB and of `index.json` run on the
+    /// never fsync. Without it, writes of blobs and of an `index.json` up to 64 KiB run on the
     /// calling thread rather than on the blocking pool (as reads up to 64 KiB always do).
     pub fn durable(mut self, on: bool) -> Self {
         self.durable = on;
