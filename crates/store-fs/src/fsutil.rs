@@ -65,12 +65,7 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], durable: bool) -> io::Resu
         .unwrap_or_default();
     let temp = dir.join(unique_name(&format!(".{name}.tmp-")));
     let result = (|| {
-        let mut file = create_new(&temp)?;
-        file.write_all(bytes)?;
-        if durable {
-            file.sync_all()?;
-        }
-        drop(file);
+        write_new(&temp, bytes, durable)?;
         if !durable && rename_exchange(&temp, path)? {
             // `temp` now names the old content.
             let _ = fs::remove_file(&temp);
@@ -135,12 +130,7 @@ pub(crate) fn write_if_absent(path: &Path, bytes: &[u8], durable: bool) -> io::R
     let dir = parent_of(path);
     let temp = dir.join(unique_name(".new.tmp-"));
     let result = (|| {
-        let mut file = create_new(&temp)?;
-        file.write_all(bytes)?;
-        if durable {
-            file.sync_all()?;
-        }
-        drop(file);
+        write_new(&temp, bytes, durable)?;
         let created = match fs::hard_link(&temp, path) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
@@ -156,6 +146,16 @@ pub(crate) fn write_if_absent(path: &Path, bytes: &[u8], durable: bool) -> io::R
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Creates the new file `path` holding `bytes`, fsynced when `durable`, and closes it.
+fn write_new(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let mut file = create_new(path)?;
+    file.write_all(bytes)?;
+    if durable {
+        file.sync_all()?;
+    }
+    Ok(())
 }
 
 /// The directory holding `path` (`.` for a bare name).
