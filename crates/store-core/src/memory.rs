@@ -197,11 +197,7 @@ impl Resolver for MemoryStore {
     /// Errors: `MissingReference` for an empty reference; `NotFound` for an unknown tag, an
     /// absent digest, or a string that is neither.
     async fn resolve(&self, reference: &str) -> Result<Descriptor> {
-        if reference.is_empty() {
-            return Err(Error::MissingReference {
-                operation: "resolve",
-            });
-        }
+        reference::require_reference("resolve", reference)?;
         if let Some(desc) = self.shared.resolver.resolve(reference) {
             return Ok(if reference == desc.digest().as_ref() {
                 descriptor::plain(&desc)
@@ -233,9 +229,7 @@ impl Tagger for MemoryStore {
     /// [`reference::validate_tag`], or a digest other than `desc`'s), `NotFound` (content
     /// absent), `Mismatch` (the stored content's size differs from `desc.size()`).
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
-        if reference.is_empty() {
-            return Err(Error::MissingReference { operation: "tag" });
-        }
+        reference::require_reference("tag", reference)?;
         let digest = descriptor::validate(desc)?;
         reference::check_tag(reference, &digest)?;
         let _gate = self.shared_gate();
@@ -267,9 +261,7 @@ impl Untagger for MemoryStore {
     /// Errors: `MissingReference` (empty), `NotFound` (unknown reference), `InvalidReference`
     /// (the reference is a digest entry, which only deleting the content removes).
     async fn untag(&self, reference: &str) -> Result<()> {
-        if reference.is_empty() {
-            return Err(Error::MissingReference { operation: "untag" });
-        }
+        reference::require_reference("untag", reference)?;
         let _gate = self.shared_gate();
         let Some(desc) = self.shared.resolver.resolve(reference) else {
             return Err(Error::not_found(reference));

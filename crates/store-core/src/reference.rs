@@ -13,15 +13,24 @@
 use crate::digest::ValidDigest;
 use crate::error::{Error, Result};
 
+/// Checks that `operation` (`"resolve"`, `"tag"`, `"untag"`, ...) was given a reference at all:
+/// the one place every store refuses an empty one.
+///
+/// Errors: [`Error::MissingReference`] naming `operation` when `reference` is empty.
+pub fn require_reference(operation: &'static str, reference: &str) -> Result<()> {
+    if reference.is_empty() {
+        return Err(Error::MissingReference { operation });
+    }
+    Ok(())
+}
+
 /// Checks that `reference` is a non-empty tag in the image-spec `ref.name` grammar (see the
 /// module documentation).
 ///
 /// Errors: [`Error::MissingReference`] for an empty string, [`Error::InvalidReference`] (naming
 /// the reference and the offending position) when the grammar does not match.
 pub fn validate_tag(reference: &str) -> Result<()> {
-    if reference.is_empty() {
-        return Err(Error::MissingReference { operation: "tag" });
-    }
+    require_reference("tag", reference)?;
     match grammar_error(reference) {
         None => Ok(()),
         Some(reason) => Err(Error::InvalidReference {

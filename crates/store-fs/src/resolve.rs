@@ -19,11 +19,7 @@ pub(crate) fn resolve_reference(
     stat: impl Fn(&ValidDigest) -> Result<Option<u64>>,
     where_: &std::path::Path,
 ) -> Result<Descriptor> {
-    if reference.is_empty() {
-        return Err(Error::MissingReference {
-            operation: "resolve",
-        });
-    }
+    store_core::reference::require_reference("resolve", reference)?;
     if let Some(desc) = index.resolver.resolve(reference) {
         if reference == desc.digest().as_ref() {
             return Ok(descriptor::plain(&desc));

@@ -162,13 +162,6 @@ impl Store {
         saved(self.saver.changed().await)
     }
 
-    fn validate_reference(operation: &'static str, reference: &str) -> Result<()> {
-        if reference.is_empty() {
-            return Err(Error::MissingReference { operation });
-        }
-        Ok(())
-    }
-
     /// Resolves `reference` (see [`crate::resolve::resolve_reference`]).
     pub(crate) fn resolve_unlocked(&self, reference: &str) -> Result<Descriptor> {
         let shared = &self.shared;
@@ -227,7 +220,7 @@ impl Store {
     }
 
     async fn tag_unlocked(&self, desc: &Descriptor, reference: &str) -> Result<()> {
-        Self::validate_reference("tag", reference)?;
+        store_core::reference::require_reference("tag", reference)?;
         let shared = &self.shared;
         let digest = descriptor::validate(desc)?;
         reference::validate_tag(reference)?;
@@ -306,7 +299,7 @@ impl Tagger for Store {
 #[async_trait]
 impl Untagger for Store {
     async fn untag(&self, reference: &str) -> Result<()> {
-        Self::validate_reference("untag", reference)?;
+        store_core::reference::require_reference("untag", reference)?;
         let _shared = self.gate.read().await;
         let index = &self.shared.index;
         let Some(desc) = index.resolver.resolve(reference) else {
