@@ -572,13 +572,13 @@ async fn every_layout_a_tool_rejects_we_reject_or_report() {
     );
 }
 
-/// The shared fixtures (layouts umoci, skopeo and hand-built JSON made): fsck warns exactly
-/// where the spec is departed from (`"manifests": null`, as umoci writes after `init` and after
-/// removing the last tag), and once our store has written index.json the warning is gone (we
-/// always write an array). A new layout has no warning.
+/// The layouts of `tests/fixtures/` (written by umoci, skopeo and hand-built JSON): fsck warns
+/// exactly where the spec is departed from (`"manifests": null`, as umoci writes after `init` and
+/// after removing the last tag), and once our store has written index.json the warning is gone
+/// (we always write an array). A new layout has no warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fsck_warns_about_the_fixtures_only_where_the_spec_is_departed_from() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let null = [
         "edge/null-manifests",
         "edge/umoci-init",

@@ -1,6 +1,5 @@
 //! We write, they read: a layout written by our `Store` is read by oci-image-tool, skopeo and
-//! umoci, each for the tags whose media type it supports (see `Kind` in `interop/mod.rs` and
-//! `../shared/spec/interop.md` section 4):
+//! umoci, each for the tags whose media type it supports (see `Kind` in `interop/mod.rs`):
 //! - `oci-image-tool validate --type image` accepts a one-entry copy of the layout per tag;
 //! - `skopeo inspect --raw oci:DIR:TAG` prints exactly our manifest bytes;
 //! - `skopeo copy --preserve-digests oci:DIR:TAG oci:OTHER:TAG` succeeds and keeps every digest

@@ -316,7 +316,7 @@ async fn a_body_that_does_not_parse_names_the_source() {
     assert!(!dst.exists(&as_manifest).await.unwrap());
 }
 
-/// The repair's price on a partial destination, next to the reference's skip, on fresh
+/// The repair's price on a partial destination, next to oras-go's skip, on fresh
 /// destinations: index1's sub-graph (6 nodes) is present; both push the 5 missing nodes.
 #[tokio::test]
 async fn the_repair_costs_one_fetch_per_present_manifest() {

@@ -1,8 +1,7 @@
-//! Crash safety (issue 4, item 11): a child process pushes, tags and untags in a loop on one
-//! layout and is killed with SIGKILL at random moments; after every kill the layout reopens,
-//! `index.json` parses, `fsck` finds nothing corrupt, missing or mis-sized, every tag whose
-//! `tag()` had returned before the kill resolves and fetches, and every untagged scratch tag
-//! stays gone.
+//! Crash safety: a child process pushes, tags and untags in a loop on one layout and is killed
+//! with SIGKILL at random moments; after every kill the layout reopens, `index.json` parses,
+//! `fsck` finds nothing corrupt, missing or mis-sized, every tag whose `tag()` had returned before
+//! the kill resolves and fetches, and every untagged scratch tag stays gone.
 //!
 //! The child is this test binary itself, re-executed with `OCISTORE_CRASH_CHILD=<dir>` and the
 //! filter `--exact child_worker`. The kill moments are random (xorshift seeded from the clock,

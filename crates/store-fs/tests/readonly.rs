@@ -24,8 +24,9 @@ use tokio::io::AsyncReadExt;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
+/// The repository's fixture layouts (`tests/fixtures/`, written by its `regenerate.sh`).
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 const ALL_FIXTURES: [&str; 9] = [
@@ -40,7 +41,7 @@ const ALL_FIXTURES: [&str; 9] = [
     "edge/skopeo-index-only",
 ];
 
-/// Tags and the digests the fixtures README lists for them.
+/// Tags and the digests `tests/fixtures/README.md` lists for them.
 const EXPECTED_TAGS: &[(&str, &str, &str)] = &[
     ("umoci", "v1", "sha256:e907c39a08ff3c506b7363ea6375b5beb1d231e666e21bd63c6162885cee1d3e"),
     ("umoci", "v1-alias", "sha256:e907c39a08ff3c506b7363ea6375b5beb1d231e666e21bd63c6162885cee1d3e"),
@@ -71,7 +72,7 @@ const EXPECTED_TAGS: &[(&str, &str, &str)] = &[
     (
         "edge/skopeo-index-only",
         "multi",
-        "sha256:0d1f7864b203364c08044f18f59790b4c6fcbb64d0b1089d583bda13c8118afb",
+        "sha256:2af80c09ae50bfa867b8b6bd81adfdfbdf8b896cc48410bb65cf06dde13160c9",
     ),
 ];
 

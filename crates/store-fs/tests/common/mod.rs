@@ -13,9 +13,10 @@ pub const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-/// The shared fixtures directory (read-only).
+/// The repository's fixture layouts (`tests/fixtures/`, written by its `regenerate.sh`); tests
+/// that may write work on a copy.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 /// Copies a directory tree (the fixtures are read-only; stores that may write need a copy).
