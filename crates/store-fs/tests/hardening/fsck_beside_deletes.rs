@@ -12,7 +12,7 @@ use std::sync::Arc;
 use store_core::{Deleter, Tagger};
 use store_fs::Store;
 
-const ROUNDS: u64 = 12;
+const ROUNDS: u64 = 4;
 const IMAGES: u64 = 24;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
