@@ -31,6 +31,8 @@
 # The load average is printed before and after.
 # Needs: cargo, Go >= 1.25, python3 (for the table). Raw lines: $OUT/{ours,oras-go}.jsonl, .log.
 set -euo pipefail
+# Failures inside $(...) (the build, the source checks) stop the script too.
+shopt -s inherit_errexit
 
 # How our side is run (from the workspace root); the arguments of benches/scenarios.rs follow `--`.
 OURS_BENCH="${OURS_BENCH:-cargo bench --bench scenarios}"
@@ -54,6 +56,26 @@ while [ $# -gt 0 ]; do
 done
 ours_scale=() go_scale=()
 if [ -n "$scale" ]; then ours_scale=(--scale "$scale"); go_scale=(-scale "$scale"); fi
+
+creates="push_small_seq push_small_par16 push_large,fetch_large tag_manifests tag_manifests_manual open_tagged resolve_tags exists_manifests predecessors_shared copy_tagged copy_index"
+deletes="delete_all gc_dangling"
+if [ -n "$only" ]; then
+  wanted=",${only// /},"
+  for s in ${wanted//,/ }; do
+    case " create delete ${creates//,/ } $deletes " in *" $s "*) ;;
+      *) echo "compare.sh: unknown scenario $s (see benches/scenarios.rs)" >&2; exit 2 ;; esac
+  done
+  case "$wanted" in *,create,*) wanted="$wanted${creates// /,}," ;; esac
+  case "$wanted" in *,delete,*) wanted="$wanted${deletes// /,}," ;; esac
+  pick() { local s r=""; for s in $1; do
+      case "$wanted" in *",${s%%,*},"*|*",${s##*,},"*) r="$r $s" ;; esac; done; echo "$r"; }
+  creates="$(pick "$creates")"
+  deletes="$(pick "$deletes")"
+  if [ -z "${creates// /}${deletes// /}" ]; then
+    echo "compare.sh: --only $only names no scenario" >&2; exit 2
+  fi
+fi
+
 
 # ---------------------------------------------------------------- the oras-go side
 
@@ -96,6 +118,7 @@ build_oras_go() { # prints the binary's path
   build="${CARGO_TARGET_DIR:-$repo/target}/oras-go-bench"
   mkdir -p "$build"
   build="$(cd "$build" && pwd)"
+  rm -f "$build/oras-go-bench"
   cp "$go_dir/main.go" "$go_dir/go.mod" "$go_dir/go.sum" "$build/"
   echo "compare: building the oras-go side with $("$go" version) in $build" >&2
   if [ -z "${ORAS_GO_SRC:-}${GO_DIGEST_SRC:-}${IMAGE_SPEC_SRC:-}${X_SYNC_SRC:-}${GO_SRC_ROOT:-}" ]; then
@@ -135,6 +158,7 @@ build_oras_go() { # prints the binary's path
 bin="${ORAS_GO_BENCH:-}"
 if [ -z "$bin" ]; then
   bin="$(build_oras_go)"
+  [ -x "$bin" ] || { echo "compare.sh: the oras-go side was not built" >&2; exit 1; }
 elif [ ! -x "$bin" ]; then
   echo "compare.sh: ORAS_GO_BENCH=$bin is not an executable" >&2; exit 2
 fi
@@ -145,21 +169,6 @@ export OCISTORE_BENCH_DIR="${OCISTORE_BENCH_DIR:-$HOME/bench-scratch}"
 mkdir -p "$OCISTORE_BENCH_DIR"
 out="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/ocistore-compare-XXXXXX")}"
 mkdir -p "$out"
-
-creates="push_small_seq push_small_par16 push_large,fetch_large tag_manifests tag_manifests_manual open_tagged resolve_tags exists_manifests predecessors_shared copy_tagged copy_index"
-deletes="delete_all gc_dangling"
-if [ -n "$only" ]; then
-  wanted=",${only// /},"
-  case "$wanted" in *,create,*) wanted="$wanted${creates// /,}," ;; esac
-  case "$wanted" in *,delete,*) wanted="$wanted${deletes// /,}," ;; esac
-  pick() { local s r=""; for s in $1; do
-      case "$wanted" in *",${s%%,*},"*|*",${s##*,},"*) r="$r $s" ;; esac; done; echo "$r"; }
-  creates="$(pick "$creates")"
-  deletes="$(pick "$deletes")"
-  if [ -z "${creates// /}${deletes// /}" ]; then
-    echo "compare.sh: --only $only names no scenario" >&2; exit 2
-  fi
-fi
 
 echo "compare: $(nproc) CPUs, $(uname -r), scratch $OCISTORE_BENCH_DIR, output $out"
 echo "compare: load before: $(cut -d' ' -f1-3 /proc/loadavg)"
