@@ -15,8 +15,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ocistore::autosave::AutoSave;
 use ocistore::content::{descriptor_from_bytes, push_bytes, VerifyReader};
 use ocistore::fs::{Store, StoreOptions};
-use ocistore::graph::MemoryGraph;
-use ocistore::resolver::MemoryResolver;
+use ocistore::implementors::graph::MemoryGraph;
+use ocistore::implementors::resolver::MemoryResolver;
 use ocistore::spec::{Descriptor, MediaType};
 use ocistore::Tagger;
 use sha2::Digest as _;

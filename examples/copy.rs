@@ -105,7 +105,7 @@ struct WithProgress {
     progress: Progress,
 }
 
-#[async_trait::async_trait]
+#[ocistore::async_trait]
 impl Fetcher for WithProgress {
     async fn fetch(&self, target: &Descriptor) -> ocistore::Result<BoxReader> {
         let inner = self.inner.fetch(target).await?;
@@ -117,14 +117,14 @@ impl Fetcher for WithProgress {
     }
 }
 
-#[async_trait::async_trait]
+#[ocistore::async_trait]
 impl ReadOnlyStorage for WithProgress {
     async fn exists(&self, target: &Descriptor) -> ocistore::Result<bool> {
         self.inner.exists(target).await
     }
 }
 
-#[async_trait::async_trait]
+#[ocistore::async_trait]
 impl Resolver for WithProgress {
     async fn resolve(&self, reference: &str) -> ocistore::Result<Descriptor> {
         self.inner.resolve(reference).await

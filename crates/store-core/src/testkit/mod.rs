@@ -1,4 +1,6 @@
-//! The conformance suite every ocistore store runs (feature `testkit`).
+//! The conformance suite every ocistore store runs (feature `testkit`), reached as
+//! `ocistore::testkit` with the `ocistore` crate's `testkit` feature; the macros below work for a
+//! crate that depends on `ocistore` alone.
 //!
 //! Like object_store's integration module, the checks are plain async functions generic over the
 //! store, and two macros turn them into one `#[tokio::test]` each for a given backend:
@@ -6,11 +8,11 @@
 //! ```text
 //! // A read-write store: `$make` is a closure returning a future of (store, guard). The guard
 //! // lives as long as the test (a tempdir, say); MemoryStore passes `()`.
-//! store_core::conformance_tests!(|| async { (store_core::memory::MemoryStore::new(), ()) });
+//! ocistore::testkit::conformance_tests!(|| async { (ocistore::memory::MemoryStore::new(), ()) });
 //!
 //! // A read-only store: `$make` takes the `Seed` to open the store on.
-//! store_core::read_only_conformance_tests!(|seed: store_core::testkit::Seed| async move {
-//!     let store = store_core::memory::MemoryStore::new();
+//! ocistore::testkit::read_only_conformance_tests!(|seed: ocistore::testkit::Seed| async move {
+//!     let store = ocistore::memory::MemoryStore::new();
 //!     seed.push_to(&store).await.expect("seeding");
 //!     (store, ())
 //! });
@@ -31,6 +33,9 @@ pub mod instrumented;
 mod read_only;
 mod suite;
 
+// The generating macros live at the crate root (`#[macro_export]`); they are named here too so
+// that `ocistore::testkit::conformance_tests!` works through the facade's module re-export.
+pub use crate::{conformance_tests, copy_tests, read_only_conformance_tests};
 pub use read_only::{
     open_seeded, read_only_digest_and_reference_errors, read_only_fetch_and_exists,
     read_only_predecessors_and_referrers, read_only_resolve, read_only_tags,

@@ -2,7 +2,7 @@
 //! `../shared/bench/reference-figures.md`, without the 1 GiB blob (`cargo bench --bench scenarios
 //! -- --selftest` checks that one too). No timing here.
 
-#[path = "../benches/support/content.rs"]
+#[path = "../support/content.rs"]
 mod content;
 
 #[test]
