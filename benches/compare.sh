@@ -57,16 +57,16 @@ fi
 
 echo "compare: $(nproc) CPUs, $(uname -r), scratch $OCISTORE_BENCH_DIR, output $out"
 echo "compare: load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-(cd "$repo" && cargo bench --bench scenarios --no-run >/dev/null 2>&1)
+(cd "$repo" && cargo bench -p ocistore-benches --bench scenarios --no-run >/dev/null 2>&1)
 "$bin" -selftest >/dev/null || { echo "compare: orasbench -selftest failed" >&2; exit 1; }
-(cd "$repo" && cargo bench --bench scenarios -- --selftest >/dev/null 2>&1) ||
+(cd "$repo" && cargo bench -p ocistore-benches --bench scenarios -- --selftest >/dev/null 2>&1) ||
   { echo "compare: scenarios --selftest failed" >&2; exit 1; }
 
 run_pair() { # SCENARIO[,SCENARIO]
   local s="$1" r
   for r in $(seq "$rounds"); do
     GOMAXPROCS=2 "$bin" -only "$s" -runs "$runs" >>"$out/ref.jsonl" 2>>"$out/ref.log"
-    (cd "$repo" && cargo bench --bench scenarios -- --relaxed --only "$s" --runs "$runs") \
+    (cd "$repo" && cargo bench -p ocistore-benches --bench scenarios -- --relaxed --only "$s" --runs "$runs") \
       >>"$out/ours.jsonl" 2>>"$out/ours.log"
     echo "compare: $s round $r done (load $(cut -d' ' -f1 /proc/loadavg))"
   done

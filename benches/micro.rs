@@ -9,7 +9,7 @@
 //!   10,000 tagged manifests (decode, load, graph indexing) and `save_index` of 10,000 entries
 //!   after one change (encode and write), relaxed (no fsync).
 //!
-//! `cargo bench --bench micro [-- FILTER]`
+//! `cargo bench -p ocistore-benches --bench micro [-- FILTER]`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ocistore::autosave::AutoSave;

@@ -1,12 +1,12 @@
-//! The benchmark content (`benches/support/content.rs`) against the check values of
-//! `../shared/bench/reference-figures.md`, without the 1 GiB blob (`cargo bench --bench scenarios
-//! -- --selftest` checks that one too). No timing here.
+//! The benchmark content (`support/content.rs`) against the check values `orasbench -selftest`
+//! prints, without the 1 GiB blob (`cargo bench -p ocistore-benches --bench scenarios --
+//! --selftest` checks that one too). No timing here.
 
 #[path = "../support/content.rs"]
 mod content;
 
 #[test]
-fn bench_content_matches_the_reference_check_values() {
+fn bench_content_matches_the_orasbench_check_values() {
     let results = content::selftest(false);
     assert_eq!(
         results.len(),

@@ -9,7 +9,9 @@ use crate::digest::sha256_of;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::ManifestParts;
 use crate::traits::{Fetcher, Pusher, ReadOnlyGraphTarget};
-use bytes::Bytes;
+/// The shared byte buffer of the helpers (`bytes::Bytes`), so that callers need no direct
+/// dependency on the `bytes` crate.
+pub use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
