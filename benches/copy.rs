@@ -85,11 +85,13 @@ fn parse_args() -> Res<Args> {
             // What `cargo test` may pass to a harness-less target.
             other if !other.starts_with('-') => {}
             "--nocapture" | "--quiet" => {}
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown argument {other}\nusage: cargo bench -p ocistore-benches --bench copy -- \
                      [--relaxed | --durable] [--runs N] [--images N] [--big-mib M] [--no-machine]"
             )
-            .into()),
+                .into())
+            }
         }
     }
     if !bench && !explicit_size {

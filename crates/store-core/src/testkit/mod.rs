@@ -49,7 +49,7 @@ pub use suite::{
     tag_moves_between_manifests, tags_pagination, untag_errors_and_effects, ConformanceStore,
 };
 
-use crate::content::referrers;
+use crate::content::{referrers, walk};
 use crate::descriptor::same_content;
 use crate::error::{Error, ErrorKind, Result};
 use crate::traits::ReadOnlyGraphTarget;
@@ -203,6 +203,50 @@ pub async fn assert_graph<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &Gr
         ErrorKind::Unsupported,
         "referrers of a layer",
     );
+    assert_walks(store, graph).await;
+}
+
+/// The graph under each root, as [`walk`] finds it in `store`, is what the fixture's table
+/// says: every node once (shared ones included), and a referrer's walk goes through its subject.
+async fn assert_walks<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &GraphFixture) {
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "index-nested",
+            &[
+                "config",
+                "index-nested",
+                "index1",
+                "index2",
+                "layer1",
+                "layer2",
+                "layer3",
+                "manifest1",
+                "manifest2",
+                "manifest3",
+            ],
+        ),
+        (
+            "sbom",
+            &["config", "layer1", "manifest1", "sbom", "sbom-blob"],
+        ),
+        ("layer3", &["layer3"]),
+    ];
+    for (root, expected) in cases {
+        let found = match walk(store, &graph.get(root).desc).await {
+            Ok(found) => found,
+            Err(err) => panic!("walk({root}) failed: {err}"),
+        };
+        assert_eq!(
+            found.first().map(|d| d.digest()),
+            Some(graph.get(root).desc.digest()),
+            "walk({root}) starts at the root"
+        );
+        let names = plain_names(graph, &found);
+        let mut distinct = names.clone();
+        distinct.dedup();
+        assert_eq!(distinct, names, "walk({root}) listed a node twice");
+        assert_eq!(names, expected.to_vec(), "the nodes under {root}");
+    }
 }
 
 /// Generates one `#[tokio::test]` per read-write check of [`crate::testkit`] for the store made
