@@ -1,11 +1,11 @@
 //! How the autosave policy changes the cost of tagging: N manifests tagged one by one with
 //! `Always` from one task, `Always` from 16 concurrent tasks, `Debounce(50 ms)`, and `Manual` plus
-//! one save, beside a mode that writes `index.json` once per change as the reference does
+//! one save, beside a mode that writes `index.json` once per change as oras-go v2.6.2 does
 //! (`Manual` + `save_index` after every tag).
 //!
-//! `cargo bench --bench autosave -- [--n N] [--relaxed]` prints one JSON line per mode:
+//! `cargo bench -p ocistore-benches --bench autosave -- [--n N] [--relaxed]` prints one JSON line per mode:
 //! `{"mode":..,"n":..,"secs":..,"tags_per_s":..,"index_writes":..,"durable":..}` and then the
-//! ratios the issue asks about. Each mode starts from a fresh copy of a layout that already holds
+//! ratios between the modes. Each mode starts from a fresh copy of a layout that already holds
 //! the N manifests (pushed and saved outside the timer).
 
 use ocistore::autosave::AutoSave;

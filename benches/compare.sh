@@ -35,7 +35,7 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 # How our side is run (from the workspace root); the arguments of benches/scenarios.rs follow `--`.
-OURS_BENCH="${OURS_BENCH:-cargo bench --bench scenarios}"
+OURS_BENCH="${OURS_BENCH:-cargo bench -p ocistore-benches --bench scenarios}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(git -C "$here" rev-parse --show-toplevel 2>/dev/null || (cd "$here/.." && pwd))"

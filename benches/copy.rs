@@ -1,21 +1,21 @@
 //! The copy benchmark: `ocistore::copy` between two OCI image layouts on disk, beside the
 //! machine's own limits measured in the same run.
 //!
-//! `cargo bench --bench copy -- [--relaxed | --durable] [--runs N] [--images N] [--big-mib M]
+//! `cargo bench -p ocistore-benches --bench copy -- [--relaxed | --durable] [--runs N] [--images N] [--big-mib M]
 //! [--no-machine]`
 //!
-//! - **copy_tagged**: 1,000 tagged images (the content of `../shared/bench/reference-figures.md`:
+//! - **copy_tagged**: 1,000 tagged images (the content of the scenario benchmark, `support/content.rs`:
 //!   configs `{"architecture":"amd64","os":"linux","rootfs":{..},"i":<i>}`, one shared
 //!   1,024-byte layer, compact manifests, tags `t0000`..`t0999`) copied into an empty layout,
 //!   one `copy` per tag: images/s and MB/s (482,914 bytes for 1,000 images).
-//! - **copy_big**: one image whose layer is 1 GiB (the reference's big blob, generated on the
+//! - **copy_big**: one image whose layer is 1 GiB (the scenario benchmark's big blob, generated on the
 //!   fly and pushed through a streaming reader, never held in memory) copied into an empty
 //!   layout: MB/s.
 //! - **machine**: SHA-256 of 1 GiB on one core (`sha2`, 1 MiB updates) and a sequential write of
 //!   1 GiB with `dd if=/dev/zero bs=1M count=1024 conv=fdatasync` in the same directory.
 //!
 //! Both copy scenarios run with durable stores (fsync on every commit) and relaxed ones
-//! (`durable(false)`, like the reference, which never fsyncs), unless `--relaxed` or `--durable`
+//! (`durable(false)`, like oras-go, which never fsyncs), unless `--relaxed` or `--durable`
 //! picks one. Each figure is the median of `--runs` timed runs (default 3), each into a new
 //! empty directory under `$OCISTORE_BENCH_DIR` (default: the temp dir); the sources are written
 //! once, untimed, and `sync()` runs before each timer. One JSON line per figure on stdout:
@@ -87,9 +87,9 @@ fn parse_args() -> Res<Args> {
             "--nocapture" | "--quiet" => {}
             other => {
                 return Err(format!(
-                    "unknown argument {other}\nusage: cargo bench --bench copy -- \
+                "unknown argument {other}\nusage: cargo bench -p ocistore-benches --bench copy -- \
                      [--relaxed | --durable] [--runs N] [--images N] [--big-mib M] [--no-machine]"
-                )
+            )
                 .into())
             }
         }

@@ -9,14 +9,14 @@
 //!   10,000 tagged manifests (decode, load, graph indexing) and `save_index` of 10,000 entries
 //!   after one change (encode and write), relaxed (no fsync).
 //!
-//! `cargo bench --bench micro [-- FILTER]`
+//! `cargo bench -p ocistore-benches --bench micro [-- FILTER]`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ocistore::autosave::AutoSave;
 use ocistore::content::{descriptor_from_bytes, push_bytes, VerifyReader};
 use ocistore::fs::{Store, StoreOptions};
-use ocistore::graph::MemoryGraph;
-use ocistore::resolver::MemoryResolver;
+use ocistore::implementors::graph::MemoryGraph;
+use ocistore::implementors::resolver::MemoryResolver;
 use ocistore::spec::{Descriptor, MediaType};
 use ocistore::Tagger;
 use sha2::Digest as _;

@@ -1,23 +1,23 @@
-//! The scenario benchmark: the 14 scenarios of issue 7, measured the way the reference's harness
-//! (`../shared/bench/orasbench`) measures them, with the content of
-//! `../shared/bench/reference-figures.md`, one JSON line per scenario on stdout:
+//! The scenario benchmark: 14 scenarios measured the way our oras-go v2.6.2 harness (`benches/oras-go`) measures
+//! oras-go v2.6.2 (built from `benches/oras-go/`), with the content it generates
+//! (`support/content.rs`), one JSON line per scenario on stdout:
 //!
 //! ```text
 //! {"scenario":NAME,"n":COUNT,"bytes":BYTES,"secs":SECONDS,"per_s":RATE,"durable":BOOL,"peak_rss_kib":KIB}
 //! ```
 //!
-//! `cargo bench --bench scenarios -- [--relaxed] [--only NAME[,NAME]] [--scale F] [--runs N]
+//! `cargo bench -p ocistore-benches --bench scenarios -- [--relaxed] [--only NAME[,NAME]] [--scale F] [--runs N]
 //! [--warmup N] [--selftest] [--cleanup] [--quiet]`
 //!
-//! - `--relaxed` opens every store with `durable(false)` (no fsync; the reference never fsyncs,
+//! - `--relaxed` opens every store with `durable(false)` (no fsync; oras-go never fsyncs,
 //!   so this is the like-for-like mode). The default is durable.
 //! - `--only` takes scenario names and the groups `create` (the 12 without mass deletes) and
-//!   `delete` (`delete_all,gc_dangling`), as `orasbench -only` does.
+//!   `delete` (`delete_all,gc_dangling`), as `oras-go-bench -only` does.
 //! - `--scale F` multiplies every count (blobs, images, lookups, calls) and the big blob's size
 //!   (in whole MiB, at most 1 GiB), for quick runs; `n` and `bytes` follow.
-//! - `--selftest` checks the content against the check values of reference-figures.md.
+//! - `--selftest` checks the content against the check values `oras-go-bench -selftest` (`benches/oras-go`) prints.
 //!
-//! Protocol (as `orasbench`): each timed section works on a new directory under
+//! Protocol (as `benches/oras-go`): each timed section works on a new directory under
 //! `$OCISTORE_BENCH_DIR` (default: the temp dir), inside one scratch root per process that is
 //! kept at exit unless `--cleanup` (mass deletes slow ext4 creates down for minutes); content and
 //! descriptors are generated and hashed before the timer; stores are opened before the timer
@@ -28,7 +28,7 @@
 //! Stores that are read from (open, resolve, exists, predecessors, the copy sources, delete
 //! and gc) are written with `AutoSave::Manual` and one `save_index`, closed, and reopened with the
 //! default options (plus `durable(false)` with `--relaxed`; plus `gc_grace(0)` for
-//! `gc_dangling`: the reference's GC has no grace period). `push_large` and `fetch_large` run
+//! `gc_dangling`: oras-go's GC has no grace period). `push_large` and `fetch_large` run
 //! back to back in each run, and the blob is deleted right after each run.
 //!
 //! Run without `--bench` (as `cargo test --benches` does), it only runs the selftest without the
@@ -88,7 +88,7 @@ struct Args {
 fn usage(msg: &str) -> ! {
     eprintln!("scenarios: {msg}");
     eprintln!(
-        "usage: cargo bench --bench scenarios -- [--relaxed] [--only NAME[,NAME]|create|delete] \
+        "usage: cargo bench -p ocistore-benches --bench scenarios -- [--relaxed] [--only NAME[,NAME]|create|delete] \
          [--scale F] [--runs N] [--warmup N] [--selftest] [--cleanup] [--quiet]"
     );
     std::process::exit(2)
@@ -203,7 +203,7 @@ fn trim_heap() {
 struct Timer(Instant);
 
 fn start_timer() -> Timer {
-    // Freed heap goes back first (as the reference's runtime.GC() before each timer), so that
+    // Freed heap goes back first (as `benches/oras-go` calls runtime.GC() before each timer), so that
     // the high-water mark starts from what is live.
     trim_heap();
     unsafe { libc::sync() };
@@ -227,7 +227,7 @@ impl Timer {
     }
 }
 
-/// Rounds to 6 significant digits (as `orasbench` prints).
+/// Rounds to 6 significant digits (as `benches/oras-go` prints).
 fn round6(x: f64) -> f64 {
     format!("{x:.5e}").parse().unwrap_or(x)
 }
@@ -483,7 +483,7 @@ impl Bench {
             if do_fetch {
                 let t = start_timer();
                 // The store's reader verifies size and digest as it goes and fails at the end
-                // on a mismatch (the reference wraps its unverified reader in a VerifyReader).
+                // on a mismatch (oras-go wraps its unverified reader in a VerifyReader).
                 let mut reader = store.fetch(&desc).await.unwrap();
                 let mut n = 0u64;
                 loop {
@@ -876,7 +876,7 @@ fn main() {
     let (delete_all, gc_dangling) = (sel("delete_all"), sel("gc_dangling"));
     let steps: Vec<&str> = ALL.iter().copied().filter(|n| sel(n)).collect();
     // The scenarios run in a task on the runtime's workers, as a server's requests would (and
-    // as the reference's goroutines do), not on the thread that blocks on the runtime.
+    // as oras-go's goroutines do), not on the thread that blocks on the runtime.
     let steps: Vec<String> = steps.into_iter().map(String::from).collect();
     let bench = rt
         .block_on(rt.spawn(async move {

@@ -1,24 +1,28 @@
 //! Copy a tagged image (or index, with everything below it) from one OCI image layout to
 //! another, with a progress bar per blob and the throughput at the end.
 //!
-//! `cargo run --example copy -- SRC SRC_REF DST_DIR [DST_REF]`
+//! `cargo run --example copy -- [--referrers] SRC SRC_REF DST_DIR [DST_REF]`
 //!
 //! SRC is a layout directory (or an uncompressed tar of one), opened read-only; DST_DIR is
-//! created if missing; DST_REF defaults to SRC_REF. Content already in the destination is not
-//! copied again (a manifest there has its children checked, so an interrupted copy is
-//! finished). Try it on the quickstart's layout:
+//! created if missing; DST_REF defaults to SRC_REF. When SRC_REF is a digest and no DST_REF is
+//! given, the copy is untagged in the destination (it resolves by digest only). Content already
+//! in the destination is not copied again (a manifest there has its children checked, so an
+//! interrupted copy is finished). `--referrers` makes it an extended copy: what points at the
+//! image comes too (referrers such as signatures and SBOMs, and indexes that list it, at any
+//! depth). Try it on the quickstart's layout:
 //!
 //! ```sh
 //! cargo run --example quickstart -- /tmp/src
-//! cargo run --example copy -- /tmp/src v1 /tmp/dst
+//! cargo run --example copy -- --referrers /tmp/src v1 /tmp/dst
 //! ```
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ocistore::content::BoxReader;
-use ocistore::copy::{copy, CopyGraphOptions, CopyOptions};
+use ocistore::copy::{copy, extended_copy, CopyGraphOptions, CopyOptions, ExtendedCopyOptions};
+use ocistore::digest::ValidDigest;
 use ocistore::fs::{ReadOnlyStore, Store};
 use ocistore::spec::Descriptor;
-use ocistore::{Fetcher, ReadOnlyStorage, Resolver};
+use ocistore::{Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver};
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
@@ -29,7 +33,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::io::{AsyncRead, ReadBuf};
 
-const USAGE: &str = "usage: copy SRC SRC_REF DST_DIR [DST_REF]";
+const USAGE: &str = "usage: copy [--referrers] SRC SRC_REF DST_DIR [DST_REF]";
 
 /// The progress bars of a copy: one per blob fetched from the source, keyed by digest.
 #[derive(Clone)]
@@ -105,7 +109,7 @@ struct WithProgress {
     progress: Progress,
 }
 
-#[async_trait::async_trait]
+#[ocistore::async_trait]
 impl Fetcher for WithProgress {
     async fn fetch(&self, target: &Descriptor) -> ocistore::Result<BoxReader> {
         let inner = self.inner.fetch(target).await?;
@@ -117,17 +121,24 @@ impl Fetcher for WithProgress {
     }
 }
 
-#[async_trait::async_trait]
+#[ocistore::async_trait]
 impl ReadOnlyStorage for WithProgress {
     async fn exists(&self, target: &Descriptor) -> ocistore::Result<bool> {
         self.inner.exists(target).await
     }
 }
 
-#[async_trait::async_trait]
+#[ocistore::async_trait]
 impl Resolver for WithProgress {
     async fn resolve(&self, reference: &str) -> ocistore::Result<Descriptor> {
         self.inner.resolve(reference).await
+    }
+}
+
+#[ocistore::async_trait]
+impl PredecessorFinder for WithProgress {
+    async fn predecessors(&self, node: &Descriptor) -> ocistore::Result<Vec<Descriptor>> {
+        self.inner.predecessors(node).await
     }
 }
 
@@ -156,6 +167,8 @@ impl AsyncRead for CountingReader {
 }
 
 async fn run(args: &[String]) -> Result<(), String> {
+    let referrers = args.first().map(String::as_str) == Some("--referrers");
+    let args = if referrers { &args[1..] } else { args };
     let (src_path, src_ref, dst_path) = match args {
         [src, src_ref, dst] | [src, src_ref, dst, _] => (src, src_ref, dst),
         _ => return Err(USAGE.to_string()),
@@ -190,15 +203,21 @@ async fn run(args: &[String]) -> Result<(), String> {
                 async { Ok(()) }
             }
         });
-    let opts = CopyOptions {
-        graph,
-        ..Default::default()
-    };
-
     let started = Instant::now();
-    let root = copy(&src, src_ref, &dst, dst_ref, &opts)
-        .await
-        .map_err(|e| format!("copy failed: {e}"))?;
+    let copied = if referrers {
+        let opts = ExtendedCopyOptions {
+            graph,
+            ..Default::default()
+        };
+        extended_copy(&src, src_ref, &dst, dst_ref, &opts).await
+    } else {
+        let opts = CopyOptions {
+            graph,
+            ..Default::default()
+        };
+        copy(&src, src_ref, &dst, dst_ref, &opts).await
+    };
+    let root = copied.map_err(|e| format!("copy failed: {e}"))?;
     dst.close()
         .await
         .map_err(|e| format!("saving the destination's index.json: {e}"))?;
@@ -206,7 +225,15 @@ async fn run(args: &[String]) -> Result<(), String> {
 
     let bytes = progress.bytes.load(Ordering::Relaxed);
     let tag = if dst_ref.is_empty() { src_ref } else { dst_ref };
-    println!("copied {} as {tag} into {dst_path}", root.digest());
+    // A digest as the destination reference names the content without tagging it.
+    if ValidDigest::parse(tag).is_ok() {
+        println!(
+            "copied {} into {dst_path}, untagged (pass DST_REF to tag it)",
+            root.digest()
+        );
+    } else {
+        println!("copied {} as {tag} into {dst_path}", root.digest());
+    }
     println!(
         "{} nodes pushed, {} already there; {bytes} bytes read from the source in {secs:.3} s: {:.1} MB/s",
         progress.pushed.load(Ordering::Relaxed),

@@ -1,12 +1,15 @@
 //! Quickstart: write a small image (a real tar layer, its config, the manifest) into an OCI image
-//! layout directory, tag it `v1`, reopen the layout, resolve the tag, fetch the manifest back
-//! verified, and list what points at the layer.
+//! layout directory, tag it `v1`, attach an SBOM to it (an artifact whose `subject` is the image),
+//! reopen the layout, resolve the tag, fetch the manifest back verified, and list what points at
+//! the layer and the image's referrers.
 //!
 //! `cargo run --example quickstart -- [DIR]` (default: a new temporary directory, which is kept
 //! and printed). The layout it leaves is a plain OCI image layout that other tools read, e.g.
 //! `skopeo inspect --raw oci:DIR:v1` or `umoci unpack --image DIR:v1 bundle`.
 
-use ocistore::content::{descriptor_from_bytes, fetch_all, push_bytes};
+use ocistore::content::{
+    descriptor_from_bytes, fetch_all, push_artifact, push_bytes, referrers, Bytes,
+};
 use ocistore::fs::Store;
 use ocistore::spec::{Descriptor, MediaType};
 use ocistore::{ErrorKind, PredecessorFinder, Pusher, Resolver, TagLister, Tagger};
@@ -90,6 +93,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     push(&store, "manifest", &manifest_desc, manifest).await?;
     store.tag(&manifest_desc, "v1").await?;
     println!("tagged   {} as v1", manifest_desc.digest());
+
+    // An artifact pointing at the image: the manifest is built and pushed for us.
+    let sbom = Bytes::from_static(br#"{"spdxVersion":"SPDX-2.3","name":"hello"}"#);
+    let sbom_type = "application/spdx+json";
+    let sbom_desc = push_artifact(
+        &store,
+        sbom_type,
+        [(MediaType::Other(sbom_type.into()), sbom)],
+        Some(&manifest_desc),
+        None,
+    )
+    .await?;
+    println!("attached {} (an SBOM) to v1", sbom_desc.digest());
     store.close().await?;
 
     // Everything is on disk: a fresh open sees it.
@@ -107,6 +123,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("the layer has {} predecessor(s):", predecessors.len());
     for node in &predecessors {
         println!("  {} {}", node.media_type(), node.digest());
+    }
+    for referrer in referrers(&store, &resolved, None).await? {
+        let kind = referrer.artifact_type().as_ref().map(ToString::to_string);
+        println!(
+            "referrer {} {}",
+            referrer.digest(),
+            kind.unwrap_or_default()
+        );
     }
     println!("tags: {:?}", store.tags(None).await?);
     println!("fsck clean: {}", store.fsck().await?.is_clean());

@@ -1,29 +1,67 @@
-//! ocistore: an async OCI content store over an OCI image layout directory, with the oras-style
-//! Target trait family (fetch, push, exists, resolve, tag, untag, tags, predecessors, delete).
-//!
-//! This crate only re-exports: the traits and errors from `ocistore-core`, the layout store from
-//! `ocistore-fs`, and the index-flushing policy from `ocistore-autosave`.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
+/// The OCI image-spec types (`oci_spec::image`): `Descriptor`, `Digest`, `MediaType`,
+/// `ImageManifest`, `ImageIndex`, `Platform` and their builders.
+pub use store_core::spec;
 pub use store_core::{
-    content, descriptor, digest, error_from_io, graph, resolver, spec, traits, Deleter, Error,
-    ErrorKind, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget,
-    ReadOnlyStorage, ReadOnlyTarget, Resolver, Result, Side, Storage, TagLister, TagResolver,
-    Tagger, Target, Untagger,
+    Deleter, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget, ReadOnlyStorage,
+    ReadOnlyTarget, Resolver, Storage, TagLister, TagResolver, Tagger, Target, Untagger,
 };
+pub use store_core::{Error, ErrorKind, Result};
 
-/// The OCI image layout store: [`fs::Store`] (read/write) and [`fs::ReadOnlyStore`].
+/// The attribute every implementation of the traits carries (`#[ocistore::async_trait]`), so
+/// that a store of one's own needs no direct dependency on the `async-trait` crate.
+pub use async_trait::async_trait;
+
+pub use store_core::{content, copy, descriptor, digest, memory, reference};
+
+/// The OCI image layout store: [`fs::Store`] (read/write) and [`fs::ReadOnlyStore`] (a layout
+/// directory or a `.tar` of one), with [`fs::StoreOptions`] and the reports of `gc` and `fsck`.
 pub mod fs {
     pub use store_fs::*;
 }
-/// When `index.json` is written: [`autosave::AutoSave`] and the engine behind it.
-pub use autosave;
-/// Copying between targets: [`copy::copy`], [`copy::copy_graph`], [`copy::extended_copy`].
-pub use store_core::copy;
-/// [`memory::MemoryStore`]: the in-memory target, for tests and caches.
-pub use store_core::memory;
-/// Tag syntax: the image-spec `ref.name` grammar every store checks tags against.
-pub use store_core::reference;
-/// The conformance suite (feature `testkit`); its macros are `store_core::conformance_tests!` and
-/// `store_core::read_only_conformance_tests!`.
+
+/// When a [`fs::Store`] writes `index.json`: the [`AutoSave`](autosave::AutoSave) policy set
+/// with [`StoreOptions::autosave`](fs::StoreOptions::autosave).
+pub mod autosave {
+    pub use ::autosave::AutoSave;
+}
+
+/// The traits, for `use ocistore::prelude::*;`.
+pub mod prelude {
+    pub use store_core::{
+        Deleter, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget,
+        ReadOnlyStorage, ReadOnlyTarget, Resolver, Storage, TagLister, TagResolver, Tagger, Target,
+        Untagger,
+    };
+}
+
+/// Machinery for writing a store of one's own, beyond the traits: the engines the built-in
+/// stores are made of. Users of the stores need none of it, and it may change more freely than
+/// the rest of the API.
+///
+/// - [`graph::MemoryGraph`](implementors::graph::MemoryGraph): the predecessor graph behind
+///   [`PredecessorFinder`], filled from manifest bodies.
+/// - [`resolver::MemoryResolver`](implementors::resolver::MemoryResolver): tags and digest
+///   entries behind [`Resolver`], [`Tagger`], [`Untagger`] and [`TagLister`].
+/// - [`manifest`](implementors::manifest): the successors a manifest body lists, per media type.
+/// - [`error_from_io`](implementors::error_from_io): turns the `io::Error` of a
+///   [`content::VerifyReader`] back into the [`Error`] it carries.
+/// - [`autosave`](implementors::autosave): the engine behind [`autosave::AutoSave`]: an
+///   `AutoSaver` that decides when something implementing `Flush` is written (group commit,
+///   debounce).
+pub mod implementors {
+    pub use ::autosave;
+    pub use store_core::error_from_io;
+    pub use store_core::{graph, manifest, resolver};
+}
+
+/// The conformance suite of the traits (feature `testkit`): the
+/// [`conformance_tests!`](testkit::conformance_tests),
+/// [`read_only_conformance_tests!`](testkit::read_only_conformance_tests) and
+/// [`copy_tests!`](testkit::copy_tests) macros generate one `#[tokio::test]` per check for a
+/// store of one's own; they need only `ocistore` (and `tokio` with `macros` and
+/// `rt-multi-thread`) among the dev-dependencies.
 #[cfg(feature = "testkit")]
 pub use store_core::testkit;

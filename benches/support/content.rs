@@ -1,8 +1,8 @@
-//! The benchmark content of `../shared/bench/reference-figures.md`, byte for byte as the
-//! reference's harness (`orasbench`) generates it, so that digests, sizes and index entries match
-//! the reference's run; and its check values (`--selftest`).
+//! The benchmark content, byte for byte as our oras-go v2.6.2 harness (`benches/oras-go`) generates it for
+//! oras-go v2.6.2, so that digests, sizes and index entries match its run; and its check values
+//! (`--selftest`).
 //!
-//! Shared by `benches/scenarios.rs` and `tests/bench_content.rs` (through `#[path]`).
+//! Shared by `scenarios.rs`, `copy.rs` and `tests/content.rs` (through `#[path]`).
 
 #![allow(dead_code)]
 
@@ -249,7 +249,7 @@ pub fn big_desc(size: u64) -> Descriptor {
     Descriptor::new(MediaType::from(LAYER), size, digest)
 }
 
-/// The check values of `reference-figures.md`.
+/// The check values (digests) of this content, as `oras-go-bench -selftest` (`benches/oras-go`) prints them.
 pub const CHECKS: &[(&str, &str)] = &[
     (
         "small blob 0",

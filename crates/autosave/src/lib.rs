@@ -1,4 +1,6 @@
-//! When to flush an index: the autosave policy engine of ocistore.
+//! When to flush an index: the autosave policy engine of ocistore (which supports Unix only).
+//! Users of ocistore meet only [`AutoSave`], as `ocistore::autosave::AutoSave`; the engine is
+//! for store implementors, as `ocistore::implementors::autosave`.
 //!
 //! This crate knows nothing of OCI, JSON or files. It decides *when* something implementing
 //! [`Flush`] is written, according to an [`AutoSave`] policy:

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The result type of every fallible ocistore operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -34,6 +35,9 @@ pub enum ErrorKind {
     Unsupported,
     /// An operating-system I/O failure.
     Io,
+    /// A failure of a store's own machinery (a database, a remote service, a custom backend) that
+    /// fits none of the kinds above; see [`Error::backend`].
+    Backend,
 }
 
 /// Which side of a copy an error came from.
@@ -80,7 +84,7 @@ pub enum Error {
     /// See [`ErrorKind::InvalidReference`].
     #[error("invalid reference {reference:?}: {reason}")]
     InvalidReference {
-        /// The reference as given.
+        /// The tag or reference string as given.
         reference: String,
         /// Why it was refused.
         reason: String,
@@ -152,6 +156,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An OCI type could not be built, serialized or parsed by `oci_spec` (a builder missing a
+    /// required field, JSON that is not the type); see the `From<OciSpecError>` impl. Its kind is
+    /// [`ErrorKind::InvalidManifest`].
+    #[error("OCI spec: {reason}")]
+    Spec {
+        /// What `oci_spec` reported, with its causes.
+        reason: String,
+    },
+    /// See [`ErrorKind::Backend`] and [`Error::backend`].
+    #[error("{what}: {source}")]
+    Backend {
+        /// What the backend was doing, naming the digest, reference or resource.
+        what: String,
+        /// The backend's own error, shared so that the error stays cloneable.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// An error of one side of a copy; its kind is the kind of `source`.
     #[error("copy: {operation} on the {side} failed: {source}")]
     Copy {
@@ -212,6 +233,13 @@ impl Clone for Error {
                 context: context.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
+            Error::Spec { reason } => Error::Spec {
+                reason: reason.clone(),
+            },
+            Error::Backend { what, source } => Error::Backend {
+                what: what.clone(),
+                source: Arc::clone(source),
+            },
             Error::Copy {
                 side,
                 operation,
@@ -241,6 +269,8 @@ impl Error {
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Io { .. } => ErrorKind::Io,
+            Error::Spec { .. } => ErrorKind::InvalidManifest,
+            Error::Backend { .. } => ErrorKind::Backend,
             Error::Copy { source, .. } => source.kind(),
         }
     }
@@ -288,6 +318,23 @@ impl Error {
         Error::Unsupported { what: what.into() }
     }
 
+    /// A [`Error::Backend`] (kind [`ErrorKind::Backend`]) for a failure of a store's own
+    /// machinery: `what` says what was being done to which digest or reference, `source` is the
+    /// backend's error (kept as the [`std::error::Error::source`] of the result).
+    ///
+    /// Use it for failures no other kind describes (a lost connection, a database error); report
+    /// absent content with [`Error::not_found`] and operating-system I/O with [`Error::io`], so
+    /// that callers (and copy) can tell them apart.
+    pub fn backend(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Backend {
+            what: what.into(),
+            source: Arc::new(source),
+        }
+    }
+
     /// Wraps this error as the failure of `operation` on `side` of a copy, keeping its kind.
     /// An error that already names its side is returned unchanged.
     pub fn in_copy(self, side: Side, operation: &'static str) -> Self {
@@ -298,6 +345,30 @@ impl Error {
                 operation,
                 source: Box::new(other),
             },
+        }
+    }
+}
+
+/// `oci_spec`'s I/O errors become [`Error::Io`] (kind `Io`); every other one (a builder missing
+/// a required field, JSON that does not (de)serialize as the type) becomes [`Error::Spec`], of
+/// kind [`ErrorKind::InvalidManifest`], whose reason carries the whole chain of causes.
+impl From<oci_spec::OciSpecError> for Error {
+    fn from(err: oci_spec::OciSpecError) -> Self {
+        match err {
+            oci_spec::OciSpecError::Io(source) => Error::Io {
+                context: "oci_spec".into(),
+                source,
+            },
+            other => {
+                let mut reason = other.to_string();
+                let mut cause = std::error::Error::source(&other);
+                while let Some(inner) = cause {
+                    reason.push_str(": ");
+                    reason.push_str(&inner.to_string());
+                    cause = inner.source();
+                }
+                Error::Spec { reason }
+            }
         }
     }
 }
@@ -329,5 +400,52 @@ mod tests {
         };
         assert!(err.to_string().contains("/tmp/x/index.json"));
         assert_eq!(err.kind(), ErrorKind::InvalidLayout);
+    }
+
+    #[test]
+    fn oci_spec_errors_convert_with_their_causes() {
+        let missing = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .build()
+            .unwrap_err();
+        let err = Error::from(missing);
+        assert_eq!(err.kind(), ErrorKind::InvalidManifest);
+        assert!(err.to_string().contains("config"), "{err}");
+
+        let bad_json: Result<oci_spec::image::ImageManifest, oci_spec::OciSpecError> =
+            oci_spec::image::ImageManifest::from_reader(&b"{\"schemaVersion\": \"two\"}"[..]);
+        let err = Error::from(bad_json.unwrap_err());
+        assert_eq!(err.kind(), ErrorKind::InvalidManifest);
+        // The cause (serde's message) is kept, not only oci_spec's "serde failed".
+        assert!(err.to_string().contains("expected u32"), "{err}");
+
+        let io = oci_spec::OciSpecError::Io(std::io::Error::other("disk gone"));
+        let err = Error::from(io);
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert!(err.to_string().contains("disk gone"), "{err}");
+    }
+
+    #[test]
+    fn backend_errors_keep_their_source_and_survive_clone() {
+        #[derive(Debug)]
+        struct Lost;
+        impl fmt::Display for Lost {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("connection lost")
+            }
+        }
+        impl std::error::Error for Lost {}
+
+        let err = Error::backend("fetching sha256:abc from the bucket", Lost);
+        assert_eq!(err.kind(), ErrorKind::Backend);
+        assert_eq!(
+            err.to_string(),
+            "fetching sha256:abc from the bucket: connection lost"
+        );
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection lost"));
+        let copy = err.clone().in_copy(Side::Source, "fetch");
+        assert_eq!(copy.kind(), ErrorKind::Backend);
+        assert!(copy.to_string().contains("connection lost"), "{copy}");
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! A node is present once indexed; its successor edges carry the descriptors its body lists.
 //! Predecessor sets exist for any digest an indexed node points at, present or not, and survive
-//! the removal of the node itself (so the removed node's parents still list it), as in the
-//! reference.
+//! the removal of the node itself (so the removed node's parents still list it), as in oras-go
+//! v2.6.2.
 
 use crate::content::successors;
 use crate::error::{ErrorKind, Result};

@@ -2,7 +2,13 @@
 //! helpers, the verifying reader, the in-memory tag resolver and predecessor graph, the
 //! [`memory::MemoryStore`], and (feature `testkit`) the conformance suite every store runs.
 //!
-//! This crate never touches the file system; `ocistore-fs` is the OCI image layout store.
+//! This crate never touches the file system; `ocistore-fs` is the OCI image layout store. Users
+//! reach all of it through the `ocistore` crate, whose documentation is the guide; the graph
+//! and resolver engines ([`graph`], [`resolver`], [`manifest`]) and [`error_from_io`] are for
+//! store implementors (`ocistore::implementors`).
+//!
+//! ocistore supports Unix only (Linux and macOS): the layout store relies on `flock`, hard
+//! links and directory fsync.
 
 #![warn(missing_docs)]
 

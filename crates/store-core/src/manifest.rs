@@ -46,7 +46,7 @@ impl ManifestParts {
         })
     }
 
-    /// The successors a manifest of `media_type` has, in the reference's order: OCI image
+    /// The successors a manifest of `media_type` has, in oras-go v2.6.2's order: OCI image
     /// manifest: subject, config, layers; OCI index: subject, manifests; artifact manifest:
     /// subject, blobs; Docker manifest: config, layers; Docker list: manifests; else none.
     pub fn successors(self, media_type: &str) -> Vec<Descriptor> {

@@ -259,7 +259,7 @@ impl Untagger for MemoryStore {
     /// Removes the tag `reference`; the content, and its entry under its own digest, stay.
     ///
     /// Errors: `MissingReference` (empty), `NotFound` (unknown reference), `InvalidReference`
-    /// (the reference is a digest entry, which only deleting the content removes).
+    /// (a digest entry, which only deleting the content removes).
     async fn untag(&self, reference: &str) -> Result<()> {
         reference::require_reference("untag", reference)?;
         let _gate = self.shared_gate();

@@ -28,7 +28,7 @@ pub fn require_reference(operation: &'static str, reference: &str) -> Result<()>
 /// module documentation).
 ///
 /// Errors: [`Error::MissingReference`] for an empty string, [`Error::InvalidReference`] (naming
-/// the reference and the offending position) when the grammar does not match.
+/// the tag and the offending position) when the grammar does not match.
 pub fn validate_tag(reference: &str) -> Result<()> {
     require_reference("tag", reference)?;
     match grammar_error(reference) {

@@ -1,8 +1,8 @@
 //! The in-memory tag resolver: reference → descriptor, and the set of references per digest.
 //!
-//! As in the reference, a manifest is also "tagged" under its own digest string so that it
+//! As in oras-go v2.6.2, a manifest is also "tagged" under its own digest string so that it
 //! resolves by digest; [`MemoryResolver::tags`] and [`MemoryResolver::is_tagged`] leave those
-//! digest entries out. Unlike the reference, moving a tag removes it from the old digest's set.
+//! digest entries out. Unlike oras-go, moving a tag removes it from the old digest's set.
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -157,7 +157,7 @@ mod tests {
         assert!(resolver.is_tagged(&da));
         let previous = resolver.tag(b.clone(), "latest").unwrap();
         assert_eq!(previous.digest(), a.digest());
-        assert!(!resolver.is_tagged(&da), "the reference leaves this stale");
+        assert!(!resolver.is_tagged(&da), "oras-go leaves this stale");
         assert_eq!(resolver.refs_of(&da), vec![da.clone()]);
         assert_eq!(resolver.tags_of(&db), vec!["latest".to_string()]);
         assert_eq!(resolver.resolve("latest").unwrap().digest(), b.digest());

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// Wraps an [`AsyncRead`] and checks that it yields exactly `size` bytes hashing to `digest`.
+/// Wraps an [`AsyncRead`](tokio::io::AsyncRead) and checks that it yields exactly `size` bytes hashing to `digest`.
 ///
 /// It never reads past `size` into the caller's buffer. At the end it probes the inner reader for
 /// one more byte: a short stream, trailing data, or a wrong digest fail the read with an

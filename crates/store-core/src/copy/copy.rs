@@ -22,6 +22,11 @@ use oci_spec::image::Descriptor;
 /// again by the graph copy. A full copy of an N-node graph costs one `resolve` on the source,
 /// N `fetch` on the source, N `exists` and N `push` on the destination, and one `tag`.
 ///
+/// **Copying by digest leaves the copy untagged.** When `src_ref` is a digest and `dst_ref` is
+/// empty (or that same digest), the destination's `tag` records the root under its own digest
+/// only: it resolves by digest, but `tags()` does not list it, and a store with automatic
+/// garbage collection treats it as unreferenced. Pass a tag as `dst_ref` to name the copy.
+///
 /// Errors, as [`crate::Error::Copy`] naming the side and operation and keeping the kind:
 /// `MissingReference`/`NotFound` (source, `resolve`); the `map_root` hook's error (source,
 /// `map root`); for `target_platform` (source, `select platform`): `NotFound` when no

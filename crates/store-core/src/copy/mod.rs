@@ -2,7 +2,7 @@
 //! [`copy_graph`] (the graph below a descriptor), [`extended_copy`] and
 //! [`extended_copy_graph`] (a graph together with what points at it: referrers, indexes).
 //!
-//! The algorithm is the reference's (oras-go `CopyGraph`), with one repair added:
+//! The algorithm is oras-go v2.6.2's `CopyGraph`, with one repair added:
 //!
 //! - **Children strictly before parents.** A node is pushed only once every successor is in
 //!   the destination, so a failed copy never leaves a parent without its children.
@@ -14,14 +14,14 @@
 //!   as success.
 //! - **What is there is skipped.** A node the destination already has is not pushed and is
 //!   reported through `on_copy_skipped`; for a blob that ends the walk below it.
-//! - **Repair** (beyond the reference, which needed oras-go issue #1211 for this): a *manifest*
+//! - **Repair** (beyond oras-go v2.6.2; see oras-go#1211): a *manifest*
 //!   found in the destination is not taken on trust. Its body is read (from the source,
 //!   through the same cache; from the destination when the source lacks it) and its
 //!   successors are visited like any other node, so a child
 //!   missing after an interrupted copy or a deletion is copied. The price: one source fetch per
 //!   manifest already in the destination, and one destination `exists` per node that only
 //!   such manifests point at (nodes reachable through a missing parent are checked anyway).
-//!   [`CopyGraphOptions::repair`]` = false` restores the reference's skip of the whole
+//!   [`CopyGraphOptions::repair`]` = false` restores oras-go's skip of the whole
 //!   sub-graph.
 //! - **Foreign layers** (non-distributable media types) are neither fetched nor pushed.
 //! - **Bounded concurrency** ([`CopyGraphOptions::concurrency`], default 3): a slot is held
@@ -39,11 +39,11 @@
 //! [`crate::content::successors`]; it is given the copy's caching view of the source). Use
 //! the `with_*` builder methods to set them from closures:
 //!
-//! ```
-//! use store_core::copy::{copy, CopyOptions, CopyGraphOptions, PreCopy};
-//! use store_core::memory::MemoryStore;
+//! ```text
+//! use ocistore::copy::{copy, CopyOptions, CopyGraphOptions, PreCopy};
+//! use ocistore::memory::MemoryStore;
 //!
-//! # async fn example(src: &MemoryStore, dst: &MemoryStore) -> store_core::Result<()> {
+//! async fn example(src: &MemoryStore, dst: &MemoryStore) -> ocistore::Result<()> {
 //! let graph = CopyGraphOptions { concurrency: 4, ..Default::default() }
 //!     .with_pre_copy(|desc| async move {
 //!         // Leave large layers behind.
@@ -54,9 +54,9 @@
 //!         Ok(())
 //!     });
 //! let root = copy(src, "v1", dst, "", &CopyOptions { graph, ..Default::default() }).await?;
-//! # let _ = root;
-//! # Ok(())
-//! # }
+//! println!("copied {}", root.digest());
+//! Ok(())
+//! }
 //! ```
 
 mod cache;

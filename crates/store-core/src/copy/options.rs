@@ -17,7 +17,7 @@ pub use futures::future::BoxFuture;
 pub const DEFAULT_CONCURRENCY: usize = 3;
 
 /// The default [`CopyGraphOptions::max_metadata_bytes`]: 4 MiB.
-pub const DEFAULT_MAX_METADATA_BYTES: u64 = 4 << 20;
+pub const DEFAULT_MAX_METADATA_BYTES: u64 = crate::descriptor::MAX_MANIFEST_SIZE;
 
 /// What a [`PreCopyHook`] decides for a node about to be copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,8 +84,8 @@ pub struct CopyGraphOptions {
     /// in flight.
     pub max_metadata_bytes: u64,
     /// Whether a manifest already in the destination has its sub-graph checked and completed
-    /// (true, the default) rather than being skipped with everything below it (false, the
-    /// reference's behaviour). Checking costs one source fetch per manifest already present
+    /// (true, the default) rather than being skipped with everything below it (false,
+    /// oras-go v2.6.2's behaviour). Checking costs one source fetch per manifest already present
     /// (a destination fetch instead when the source lacks it) and one destination exists check
     /// per node that only present manifests point at; it repairs a destination left incomplete
     /// by an interrupted copy or a deletion.

@@ -38,7 +38,7 @@ impl PlatformFields {
         }
     }
 
-    /// The reference's rule: architecture and OS equal; variant and OS version compared only
+    /// oras-go v2.6.2's rule: architecture and OS equal; variant and OS version compared only
     /// when the wanted one is non-empty; the wanted OS features a subset of these.
     fn matches(&self, wanted: &PlatformFields) -> bool {
         fn text(value: &Option<String>) -> &str {

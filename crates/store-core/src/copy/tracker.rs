@@ -1,7 +1,7 @@
 //! Which nodes a copy has claimed, and how each ended.
 //!
 //! The first task to reach a node owns it; every later one waits for the owner's outcome
-//! without holding a concurrency slot. Nodes are told apart as the reference does, by media
+//! without holding a concurrency slot. Nodes are told apart as oras-go does, by media
 //! type, digest and size: the same bytes reached as a manifest and as a plain blob are two nodes
 //! (the second push then meets `AlreadyExists`, which is tolerated).
 

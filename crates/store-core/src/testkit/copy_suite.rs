@@ -6,7 +6,7 @@
 //! - full `copy_graph`: source 11 fetches; destination 11 exists, 11 pushes; nothing else.
 //! - full `copy`: the same plus one source resolve and one destination tag.
 //! - a destination already holding `index1`'s sub-graph (6 nodes): 5 pushes, 11 exists, 8
-//!   fetches. A reference-style skip would make 9 exists and 5 fetches: the repair's price is
+//!   fetches. An oras-go-style skip would make 9 exists and 5 fetches: the repair's price is
 //!   one fetch per manifest already present (`index1`, `manifest1`, `manifest2`) and one exists
 //!   per node only they point at (`manifest1`, `layer1`).
 //! - a complete destination: 11 exists and 7 fetches (the manifests' bodies), no push; with
@@ -307,7 +307,7 @@ where
     let tagged = ok(dst.resolve("again").await, "resolve the second tag");
     assert_eq!(tagged.digest(), root.digest());
 
-    // The reference's way: the root exists, so its whole graph is skipped.
+    // oras-go v2.6.2's way: the root exists, so its whole graph is skipped.
     isrc.reset();
     idst.reset();
     let skipped = Seen::default();
@@ -350,7 +350,7 @@ where
 
 /// With `index1`'s sub-graph (6 nodes) already in the destination, a copy of the root pushes
 /// only the 5 missing nodes. It checks all 11 nodes and fetches 8 (7 manifest bodies and
-/// `layer3`): a reference-style skip would check 9 and fetch 5; the difference is the repair's
+/// `layer3`): an oras-go-style skip would check 9 and fetch 5; the difference is the repair's
 /// price (the bodies of `index1`, `manifest1`, `manifest2`; the exists of `manifest1`,
 /// `layer1`).
 pub async fn copy_pushes_only_missing_nodes<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
@@ -424,7 +424,7 @@ where
 }
 
 /// A layer deleted from a complete destination (as an interrupted copy would leave it) stays
-/// missing after a reference-style copy (`repair: false`: 1 exists, nothing else) and is back
+/// missing after an oras-go-style copy (`repair: false`: 1 exists, nothing else) and is back
 /// after a default copy (11 exists, 8 fetches: 7 bodies and the layer, 1 push).
 pub async fn copy_repairs_an_incomplete_destination<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
 where
@@ -463,7 +463,7 @@ where
     );
     assert!(
         !exists(dst, &layer2).await,
-        "a reference-style copy takes the present root on trust and misses layer2"
+        "an oras-go-style copy takes the present root on trust and misses layer2"
     );
 
     isrc.reset();

@@ -192,7 +192,7 @@ impl<S> Instrumented<S> {
     }
 
     /// The digest (or reference, for `resolve`, `tag` and `untag`; `last` for `tags`) of each
-    /// call of `method`, in call order. A `tag` call logs the reference.
+    /// call of `method`, in call order. A `tag` call logs the tag.
     pub fn calls(&self, method: Method) -> Vec<String> {
         self.log()
             .calls

@@ -1,4 +1,6 @@
-//! The conformance suite every ocistore store runs (feature `testkit`).
+//! The conformance suite every ocistore store runs (feature `testkit`), reached as
+//! `ocistore::testkit` with the `ocistore` crate's `testkit` feature; the macros below work for a
+//! crate that depends on `ocistore` alone.
 //!
 //! Like object_store's integration module, the checks are plain async functions generic over the
 //! store, and two macros turn them into one `#[tokio::test]` each for a given backend:
@@ -6,11 +8,11 @@
 //! ```text
 //! // A read-write store: `$make` is a closure returning a future of (store, guard). The guard
 //! // lives as long as the test (a tempdir, say); MemoryStore passes `()`.
-//! store_core::conformance_tests!(|| async { (store_core::memory::MemoryStore::new(), ()) });
+//! ocistore::testkit::conformance_tests!(|| async { (ocistore::memory::MemoryStore::new(), ()) });
 //!
 //! // A read-only store: `$make` takes the `Seed` to open the store on.
-//! store_core::read_only_conformance_tests!(|seed: store_core::testkit::Seed| async move {
-//!     let store = store_core::memory::MemoryStore::new();
+//! ocistore::testkit::read_only_conformance_tests!(|seed: ocistore::testkit::Seed| async move {
+//!     let store = ocistore::memory::MemoryStore::new();
 //!     seed.push_to(&store).await.expect("seeding");
 //!     (store, ())
 //! });
@@ -31,6 +33,9 @@ pub mod instrumented;
 mod read_only;
 mod suite;
 
+// The generating macros live at the crate root (`#[macro_export]`); they are named here too so
+// that `ocistore::testkit::conformance_tests!` works through the facade's module re-export.
+pub use crate::{conformance_tests, copy_tests, read_only_conformance_tests};
 pub use read_only::{
     open_seeded, read_only_digest_and_reference_errors, read_only_fetch_and_exists,
     read_only_predecessors_and_referrers, read_only_resolve, read_only_tags,
@@ -44,7 +49,7 @@ pub use suite::{
     tag_moves_between_manifests, tags_pagination, untag_errors_and_effects, ConformanceStore,
 };
 
-use crate::content::referrers;
+use crate::content::{referrers, walk};
 use crate::descriptor::same_content;
 use crate::error::{Error, ErrorKind, Result};
 use crate::traits::ReadOnlyGraphTarget;
@@ -198,6 +203,50 @@ pub async fn assert_graph<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &Gr
         ErrorKind::Unsupported,
         "referrers of a layer",
     );
+    assert_walks(store, graph).await;
+}
+
+/// The graph under each root, as [`walk`] finds it in `store`, is what the fixture's table
+/// says: every node once (shared ones included), and a referrer's walk goes through its subject.
+async fn assert_walks<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &GraphFixture) {
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "index-nested",
+            &[
+                "config",
+                "index-nested",
+                "index1",
+                "index2",
+                "layer1",
+                "layer2",
+                "layer3",
+                "manifest1",
+                "manifest2",
+                "manifest3",
+            ],
+        ),
+        (
+            "sbom",
+            &["config", "layer1", "manifest1", "sbom", "sbom-blob"],
+        ),
+        ("layer3", &["layer3"]),
+    ];
+    for (root, expected) in cases {
+        let found = match walk(store, &graph.get(root).desc).await {
+            Ok(found) => found,
+            Err(err) => panic!("walk({root}) failed: {err}"),
+        };
+        assert_eq!(
+            found.first().map(|d| d.digest()),
+            Some(graph.get(root).desc.digest()),
+            "walk({root}) starts at the root"
+        );
+        let names = plain_names(graph, &found);
+        let mut distinct = names.clone();
+        distinct.dedup();
+        assert_eq!(distinct, names, "walk({root}) listed a node twice");
+        assert_eq!(names, expected.to_vec(), "the nodes under {root}");
+    }
 }
 
 /// Generates one `#[tokio::test]` per read-write check of [`crate::testkit`] for the store made

@@ -29,7 +29,7 @@ impl<T: ReadOnlyGraphTarget + TagLister + ?Sized> ReadOnlyConformanceStore for T
 ///
 /// A layout directory for it holds every blob under `blobs/sha256/` and [`Seed::index_json`] as
 /// `index.json`, which lists every tag and every untagged manifest (so the whole graph is
-/// reachable from it, as the reference's `index.json` would after pushing everything).
+/// reachable from it, as oras-go v2.6.2's `index.json` would after pushing everything).
 #[derive(Debug, Clone)]
 pub struct Seed {
     /// The 15-node graph.

@@ -490,7 +490,7 @@ pub async fn tag_errors<S: ConformanceStore + ?Sized>(store: &S) {
     expect_err(
         store.tag(manifest, foreign).await,
         ErrorKind::InvalidReference,
-        "tag with another content's digest as the reference",
+        "tag with another content's digest as the tag",
     );
     let mut wrong_size = manifest.clone();
     wrong_size.set_size(manifest.size() + 1);

@@ -1,8 +1,8 @@
-//! The benchmark content (`benches/support/content.rs`) against the check values recorded there
-//! from oras-go v2.6.2's benchmark harness, without the 1 GiB blob (`cargo bench --bench scenarios
-//! -- --selftest` checks that one too). No timing here.
+//! The benchmark content (`support/content.rs`) against the check values the oras-go side (`benches/oras-go`, `-selftest`)
+//! prints, without the 1 GiB blob (`cargo bench -p ocistore-benches --bench scenarios --
+//! --selftest` checks that one too). No timing here.
 
-#[path = "../benches/support/content.rs"]
+#[path = "../support/content.rs"]
 mod content;
 
 #[test]
