@@ -2,9 +2,9 @@
 //! and [`spawn_blocking`] to run them on the blocking pool.
 //!
 //! Everything here except [`spawn_blocking`] blocks. Callers usually run it on the blocking pool;
-//! a few run it on the calling thread when it is only a handful of syscalls on cached data (see
-//! `crate::blob::INLINE_IO_LIMIT_BYTES`): reads of small blobs, and, when not durable, writes of
-//! small blobs and of a small `index.json`.
+//! a few run it on the calling thread when it is only a handful of syscalls on cached data (the
+//! blob module's `INLINE_IO_LIMIT_BYTES`, 64 KiB): reads of small blobs, and, when not durable,
+//! writes of small blobs and of a small `index.json`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

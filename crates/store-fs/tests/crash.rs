@@ -1,4 +1,4 @@
-//! Crash safety (issue 4, item 11): a child process pushes, tags and untags in a loop on one
+//! Crash safety: a child process pushes, tags and untags in a loop on one
 //! layout and is killed with SIGKILL at random moments; after every kill the layout reopens,
 //! `index.json` parses, `fsck` finds nothing corrupt, missing or mis-sized, every tag whose
 //! `tag()` had returned before the kill resolves and fetches, and every untagged scratch tag

@@ -1,4 +1,4 @@
-//! Faults during a push (issue 4, item 2 and the bad-input list): a disk that fills up, a push
+//! Faults during a push: a disk that fills up, a push
 //! future dropped midway, content that does not match, concurrent pushers of one digest, absurd
 //! sizes and manifests that do not parse. Every failure is a typed error and leaves nothing under
 //! `blobs/` or in `ingest/`; the store keeps working afterwards.

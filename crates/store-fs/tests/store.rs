@@ -425,7 +425,7 @@ async fn tags_and_untag_persist() {
 // ---------------------------------------------------------------- delete
 
 #[tokio::test]
-async fn delete_cascades_without_the_reference_bugs() {
+async fn delete_cascades_without_the_oras_go_bugs() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with(dir.path(), relaxed()).await.unwrap();
     let shared_layer = b"shared layer".to_vec();
@@ -433,7 +433,7 @@ async fn delete_cascades_without_the_reference_bugs() {
     a.push(&store).await;
     b.push(&store).await;
     // Referrers of a: a signature `n`, and an index `d` that lists n and has a as subject:
-    // the reference enqueues n twice and fails half-way.
+    // oras-go enqueues n twice and fails half-way.
     let sig_blob = desc(LAYER, b"signature");
     push_bytes(&store, &sig_blob, &b"signature"[..])
         .await
@@ -500,7 +500,7 @@ async fn delete_spares_tagged_children_and_follows_retags() {
     let (index, body) = index_of(&[&a.manifest.0, &b.manifest.0], None);
     push_bytes(&store, &index, body).await.unwrap();
     store.tag(&index, "all").await.unwrap();
-    // a was tagged, then the tag moved away: a must count as untagged (the reference keeps it).
+    // a was tagged, then the tag moved away: a must count as untagged (oras-go keeps it).
     store.tag(&a.manifest.0, "moving").await.unwrap();
     store.tag(&b.manifest.0, "moving").await.unwrap();
     store.delete(&index).await.unwrap();
@@ -630,7 +630,7 @@ async fn gc_keeps_what_tags_and_referrer_chains_reach() {
 
 #[tokio::test]
 async fn gc_terminates_when_an_untagged_referrer_points_at_unreachable_content() {
-    // oras-go#1294: untagging a signed manifest made the reference's GC spin forever.
+    // oras-go#1294: untagging a signed manifest made the GC of oras-go spin forever.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with(dir.path(), relaxed()).await.unwrap();
     let image = Image::new(1, b"x");

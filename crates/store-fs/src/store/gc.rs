@@ -38,14 +38,14 @@ pub struct GcReport {
 ///
 /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
 pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result<GcReport> {
-    let shared = Arc::clone(contents);
+    let pooled = Arc::clone(contents);
     // The index lock is held from the merge to the end of the sweep: another process's
     // index write waits, so nothing it references can be swept from under it; what it
     // pushed but has not referenced yet is young and spared by the grace period.
     let (lock, learnt) = spawn_blocking(move || {
-        let file = shared.index_file();
+        let file = pooled.index_file();
         let lock = file.lock()?;
-        let learnt = file.absorb_locked(&lock, shared.index())?;
+        let learnt = file.absorb_locked(&lock, pooled.index())?;
         Ok((lock, learnt))
     })
     .await?;
@@ -67,12 +67,12 @@ pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result
         }
     }
 
-    let shared = Arc::clone(contents);
+    let pooled = Arc::clone(contents);
     let swept = spawn_blocking(move || {
         // The pruned index is on disk before any file goes.
-        shared.index_file().write_locked(&lock, shared.index())?;
-        let durable = shared.blobs().is_durable();
-        let swept = sweep(shared.layout(), &reachable, grace, durable)?;
+        pooled.index_file().write_locked(&lock, pooled.index())?;
+        let durable = pooled.blobs().is_durable();
+        let swept = sweep(pooled.layout(), &reachable, grace, durable)?;
         drop(lock);
         Ok(swept)
     })
