@@ -222,7 +222,14 @@ impl Fetcher for Contents {
 }
 
 /// Writes the in-memory index to `index.json` when the autosave engine says so.
-pub(crate) struct IndexFlusher(pub(crate) Arc<Contents>);
+pub(crate) struct IndexFlusher(Arc<Contents>);
+
+impl IndexFlusher {
+    /// The flusher of `contents`.
+    pub(crate) fn new(contents: Arc<Contents>) -> Self {
+        IndexFlusher(contents)
+    }
+}
 
 #[async_trait]
 impl Flush for IndexFlusher {

@@ -109,7 +109,7 @@ impl Store {
         let (doc, bytes) = contents.read_or_create_index().await?;
         contents.load(doc, bytes).await?;
         let saver = AutoSaver::new(
-            Arc::new(IndexFlusher(Arc::clone(&contents))),
+            Arc::new(IndexFlusher::new(Arc::clone(&contents))),
             options.autosave_policy(),
         );
         Ok(Store {
