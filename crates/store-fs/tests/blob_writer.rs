@@ -284,3 +284,37 @@ async fn a_commit_holds_the_gate_from_publish_to_record() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_commit_and_a_push_of_the_same_image_leave_the_same_layout() {
+    for durable in [true, false] {
+        let image = Image::new(5, b"layer pushed or committed");
+        let (pushed, committed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let by_push = Store::open_with(pushed.path(), options(durable, AutoSave::Always))
+            .await
+            .unwrap();
+        image.push(&by_push).await;
+        let by_commit = Store::open_with(committed.path(), options(durable, AutoSave::Always))
+            .await
+            .unwrap();
+        commit_image(&by_commit, &image).await;
+        assert_eq!(
+            std::fs::read(pushed.path().join("index.json")).unwrap(),
+            std::fs::read(committed.path().join("index.json")).unwrap()
+        );
+        assert_eq!(by_push.entries(), by_commit.entries());
+        for child in [&image.config.0, &image.layer.0] {
+            assert_eq!(
+                by_push.predecessors(child).await.unwrap(),
+                by_commit.predecessors(child).await.unwrap()
+            );
+        }
+        let files = |root: &Path| {
+            listing(root)
+                .into_iter()
+                .filter(|p| p.starts_with("blobs/") || p.starts_with("ingest/"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(files(pushed.path()), files(committed.path()));
+    }
+}
