@@ -238,7 +238,8 @@ impl Resolver for ReadOnlyStore {
     /// of any other blob present (layers and configs included) `application/octet-stream` with
     /// the blob's size.
     ///
-    /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise.
+    /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise (saying so, and
+    /// pointing to [`ReadOnlyStore::entries`], when every `index.json` entry is untagged).
     async fn resolve(&self, reference: &str) -> Result<Descriptor> {
         crate::resolve::resolve_reference(
             reference,
