@@ -1,6 +1,10 @@
-//! Small blocking file-system primitives: unique temp names, atomic replace, directory fsync.
+//! Small blocking file-system primitives: unique temp names, atomic replace, directory fsync,
+//! and [`spawn_blocking`] to run them on the blocking pool.
 //!
-//! Everything here blocks; callers run it on the blocking pool.
+//! Everything here except [`spawn_blocking`] blocks. Callers usually run it on the blocking pool;
+//! a few run it on the calling thread when it is only a handful of syscalls on cached data (the
+//! blob module's `INLINE_IO_LIMIT_BYTES`, 64 KiB): reads of small blobs, and, when not durable,
+//! writes of small blobs and of a small `index.json`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -8,6 +12,18 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+use store_core::{Error, Result};
+
+/// Runs `f` on the blocking pool and flattens a join failure into `Io`.
+pub(crate) async fn spawn_blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io("a blocking file operation", io::Error::other(e)))?
+}
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -89,10 +89,27 @@ pub(crate) fn check_layout_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Blocking. Besides the layout, returns a note when `oci-layout` was missing from a directory
 /// that already held an `index.json` (a layout other tools refuse; `fsck` reports the note).
 ///
-/// Errors: `Io` naming the path, `InvalidLayout`, `UnsupportedVersion`.
+/// Errors: `InvalidLayout` when `root` exists but is not a directory (a tar archive, say), or
+/// for a bad `oci-layout`; `UnsupportedVersion`; `Io` naming the path.
 pub(crate) fn prepare_root(root: &Path, durable: bool) -> Result<(Layout, Option<String>)> {
     let absolute = std::path::absolute(root)
         .map_err(|e| Error::io(format!("making {} absolute", root.display()), e))?;
+    if let Ok(meta) = std::fs::metadata(&absolute) {
+        if !meta.is_dir() {
+            let what = if meta.is_file() {
+                "a file"
+            } else {
+                "not a directory"
+            };
+            return Err(Error::InvalidLayout {
+                path: absolute,
+                reason: format!(
+                    "is {what}, not a layout directory (a tar archive of a layout opens, \
+                     read-only, with ReadOnlyStore::open)"
+                ),
+            });
+        }
+    }
     let layout = Layout::new(absolute);
     let blobs = layout.blobs_dir();
     fsutil::ensure_dir(&blobs, durable)

@@ -15,10 +15,10 @@ pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(60 * 60);
 /// methods.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
-    pub(crate) autosave: AutoSave,
-    pub(crate) auto_gc: bool,
-    pub(crate) durable: bool,
-    pub(crate) gc_grace: Duration,
+    autosave: AutoSave,
+    auto_gc: bool,
+    durable: bool,
+    gc_grace: Duration,
 }
 
 impl Default for StoreOptions {
@@ -64,23 +64,23 @@ impl StoreOptions {
         self
     }
 
-    /// The autosave policy.
+    /// The autosave policy, as set by [`StoreOptions::autosave`].
     pub fn autosave_policy(&self) -> AutoSave {
         self.autosave
     }
 
-    /// Whether delete cascades.
+    /// Whether delete cascades, as set by [`StoreOptions::auto_gc`].
     pub fn is_auto_gc(&self) -> bool {
         self.auto_gc
     }
 
-    /// Whether commits fsync.
+    /// Whether commits fsync, as set by [`StoreOptions::durable`].
     pub fn is_durable(&self) -> bool {
         self.durable
     }
 
-    /// The gc grace period.
-    pub fn grace(&self) -> Duration {
+    /// The gc grace period, as set by [`StoreOptions::gc_grace`].
+    pub fn gc_grace_period(&self) -> Duration {
         self.gc_grace
     }
 }

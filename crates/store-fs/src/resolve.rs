@@ -1,6 +1,6 @@
 //! Resolving a reference the way both layout stores do.
 
-use crate::index_state::IndexState;
+use crate::index::state::IndexState;
 use oci_spec::image::{Descriptor, MediaType};
 use store_core::descriptor::{self, is_manifest, OCTET_STREAM};
 use store_core::digest::ValidDigest;
@@ -11,7 +11,8 @@ use store_core::{Error, Result};
 /// manifest the graph knows (an index's child), its plain descriptor; the digest of any other blob
 /// that `stat` finds, `application/octet-stream` with the blob's size.
 ///
-/// Errors: `MissingReference` for an empty reference, `NotFound` otherwise (naming `where_`).
+/// Errors: `MissingReference` for an empty reference, `NotFound` otherwise (naming `where_`,
+/// and saying so when every `index.json` entry is untagged).
 pub(crate) fn resolve_reference(
     reference: &str,
     index: &IndexState,
@@ -20,13 +21,26 @@ pub(crate) fn resolve_reference(
     where_: &std::path::Path,
 ) -> Result<Descriptor> {
     store_core::reference::require_reference("resolve", reference)?;
-    if let Some(desc) = index.resolver.resolve(reference) {
+    if let Some(desc) = index.resolve(reference) {
         if reference == desc.digest().as_ref() {
             return Ok(descriptor::plain(&desc));
         }
         return Ok(desc);
     }
-    let not_found = || Error::not_found(format!("{reference} in {}", where_.display()));
+    let not_found = || {
+        let (entries, tagged) = index.entry_counts();
+        if entries > 0 && tagged == 0 {
+            // Layouts written by tools that record no names (`skopeo copy ...
+            // oci-archive:FILE`) have only untagged entries: say how to find them.
+            return Error::not_found(format!(
+                "{reference} in {} (this layout's {entries} index.json entries are all \
+                 untagged: none has an org.opencontainers.image.ref.name; list them with \
+                 entries() and resolve one by its digest)",
+                where_.display()
+            ));
+        }
+        Error::not_found(format!("{reference} in {}", where_.display()))
+    };
     let Ok(digest) = ValidDigest::parse(reference) else {
         return Err(not_found());
     };

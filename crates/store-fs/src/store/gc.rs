@@ -2,10 +2,9 @@
 //! chains of any length), forget what is unreachable, save the pruned index, then sweep
 //! `blobs/` and stale `ingest/` temp files. Terminates on every graph: the mark only ever grows.
 
-use crate::blob::spawn_blocking;
+use super::contents::Contents;
+use crate::fsutil::spawn_blocking;
 use crate::layout::Layout;
-use crate::manifest_info::subject_of;
-use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
@@ -16,7 +15,7 @@ use store_core::descriptor::is_manifest;
 use store_core::digest::{Algorithm, ValidDigest};
 use store_core::{Error, Result};
 
-/// What [`Store::gc`] removed.
+/// What [`crate::Store::gc`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GcReport {
@@ -31,115 +30,114 @@ pub struct GcReport {
     pub entries_removed: usize,
 }
 
-impl Store {
-    /// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes
-    /// (to any depth); blob files the store never knew; and temp files in `ingest/` left by
-    /// crashed pushes. Files younger than the grace period ([`crate::StoreOptions::gc_grace`])
-    /// are spared, as is anything under `blobs/` that is not a file named like a digest.
-    /// Saves the pruned `index.json`. Runs alone (no push, tag or read meanwhile).
-    ///
-    /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
-    pub async fn gc(&self) -> Result<GcReport> {
-        let _alone = self.gate.write().await;
-        let shared = Arc::clone(&self.shared);
-        // The index lock is held from the merge to the end of the sweep: another process's
-        // index write waits, so nothing it references can be swept from under it; what it
-        // pushed but has not referenced yet is young and spared by the grace period.
-        let (lock, learnt) = spawn_blocking(move || {
-            let lock = shared.lock_index()?;
-            let learnt = shared.absorb_locked(&lock)?;
-            Ok((lock, learnt))
-        })
-        .await?;
-        self.shared.learn_all(&learnt).await;
-        let reachable = self.mark().await?;
+/// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes (to
+/// any depth); blob files the store never knew; and temp files in `ingest/` left by crashed
+/// pushes. Files younger than `grace` are spared, as is anything under `blobs/` that is not a
+/// file named like a digest. Saves the pruned `index.json`. The caller makes sure nothing else
+/// of this store runs meanwhile.
+///
+/// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
+pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result<GcReport> {
+    let pooled = Arc::clone(contents);
+    // The index lock is held from the merge to the end of the sweep: another process's
+    // index write waits, so nothing it references can be swept from under it; what it
+    // pushed but has not referenced yet is young and spared by the grace period.
+    let (lock, learnt) = spawn_blocking(move || {
+        let file = pooled.index_file();
+        let lock = file.lock()?;
+        let learnt = file.absorb_locked(&lock, pooled.index())?;
+        Ok((lock, learnt))
+    })
+    .await?;
+    contents.learn_all(&learnt).await;
+    let reachable = mark(contents, grace).await?;
 
-        let mut report = GcReport::default();
-        for (reference, desc) in self.shared.index.resolver.snapshot() {
-            let digest = desc.digest().as_ref();
-            if reference == digest && !reachable.contains(digest) {
-                self.shared.index.forget_digest(digest);
-                report.entries_removed += 1;
-            }
+    let mut report = GcReport::default();
+    let index = contents.index();
+    for (reference, desc) in index.references() {
+        let digest = desc.digest().as_ref();
+        if reference == digest && !reachable.contains(digest) {
+            index.forget_digest(digest);
+            report.entries_removed += 1;
         }
-        for node in self.shared.graph.nodes() {
-            if !reachable.contains(node.digest().as_ref()) {
-                self.shared.graph.remove(&node);
-            }
-        }
-
-        let shared = Arc::clone(&self.shared);
-        let grace = self.options.gc_grace;
-        let swept = spawn_blocking(move || {
-            // The pruned index is on disk before any file goes.
-            shared.write_locked(&lock)?;
-            let swept = sweep(shared.layout(), &reachable, grace, shared.durable)?;
-            drop(lock);
-            Ok(swept)
-        })
-        .await?;
-        report.blobs_removed = swept.blobs_removed;
-        report.bytes_removed = swept.bytes_removed;
-        report.temp_files_removed = swept.temp_files_removed;
-        Ok(report)
     }
-
-    /// The digests reachable from the tags, plus untagged manifests whose subject is reachable
-    /// (and what they reach), repeated until nothing is added.
-    async fn mark(&self) -> Result<HashSet<String>> {
-        let shared = &self.shared;
-        let mut reachable = HashSet::new();
-        let mut candidates: HashMap<String, String> = HashMap::new();
-        for (reference, desc) in shared.index.resolver.snapshot() {
-            let digest = desc.digest().to_string();
-            if reference != digest || self.is_young(&desc) {
-                // Tagged, or an untagged manifest pushed within the grace period (another
-                // process may be about to tag it): a root.
-                self.walk(&digest, &mut reachable);
-            } else if !shared.index.resolver.is_tagged(&digest) && is_manifest(&desc) {
-                if let Some(subject) = subject_of(shared, &desc).await? {
-                    candidates.insert(digest, subject);
-                }
-            }
-        }
-        loop {
-            let ready: Vec<String> = candidates
-                .iter()
-                .filter(|(_, subject)| reachable.contains(*subject))
-                .map(|(digest, _)| digest.clone())
-                .collect();
-            if ready.is_empty() {
-                return Ok(reachable);
-            }
-            for digest in ready {
-                candidates.remove(&digest);
-                self.walk(&digest, &mut reachable);
-            }
+    for node in contents.graph().nodes() {
+        if !reachable.contains(node.digest().as_ref()) {
+            contents.graph().remove(&node);
         }
     }
 
-    /// Whether the blob of `desc` was written within the grace period (a single `lstat`).
-    fn is_young(&self, desc: &oci_spec::image::Descriptor) -> bool {
-        let Ok(digest) = ValidDigest::from_digest(desc.digest()) else {
-            return false;
-        };
-        match fs::symlink_metadata(self.shared.blobs.path(&digest)) {
-            Ok(meta) => !older_than(&meta, self.options.gc_grace),
-            Err(_) => false,
+    let pooled = Arc::clone(contents);
+    let swept = spawn_blocking(move || {
+        // The pruned index is on disk before any file goes.
+        pooled.index_file().write_locked(&lock, pooled.index())?;
+        let durable = pooled.blobs().is_durable();
+        let swept = sweep(pooled.layout(), &reachable, grace, durable)?;
+        drop(lock);
+        Ok(swept)
+    })
+    .await?;
+    report.blobs_removed = swept.blobs_removed;
+    report.bytes_removed = swept.bytes_removed;
+    report.temp_files_removed = swept.temp_files_removed;
+    Ok(report)
+}
+
+/// The digests reachable from the tags, plus untagged manifests whose subject is reachable
+/// (and what they reach), repeated until nothing is added.
+async fn mark(contents: &Contents, grace: Duration) -> Result<HashSet<String>> {
+    let index = contents.index();
+    let mut reachable = HashSet::new();
+    let mut candidates: HashMap<String, String> = HashMap::new();
+    for (reference, desc) in index.references() {
+        let digest = desc.digest().to_string();
+        if reference != digest || is_young(contents, &desc, grace) {
+            // Tagged, or an untagged manifest pushed within the grace period (another
+            // process may be about to tag it): a root.
+            walk(contents, &digest, &mut reachable);
+        } else if !index.is_tagged(&digest) && is_manifest(&desc) {
+            if let Some(subject) = contents.subject_of(&desc).await? {
+                candidates.insert(digest, subject);
+            }
         }
     }
+    loop {
+        let ready: Vec<String> = candidates
+            .iter()
+            .filter(|(_, subject)| reachable.contains(*subject))
+            .map(|(digest, _)| digest.clone())
+            .collect();
+        if ready.is_empty() {
+            return Ok(reachable);
+        }
+        for digest in ready {
+            candidates.remove(&digest);
+            walk(contents, &digest, &mut reachable);
+        }
+    }
+}
 
-    /// Adds `digest` and everything the graph says it reaches.
-    fn walk(&self, digest: &str, reachable: &mut HashSet<String>) {
-        let mut stack = vec![digest.to_string()];
-        while let Some(next) = stack.pop() {
-            if !reachable.insert(next.clone()) {
-                continue;
-            }
-            for child in self.shared.graph.successors(&next).unwrap_or_default() {
-                if !reachable.contains(child.digest().as_ref()) {
-                    stack.push(child.digest().to_string());
-                }
+/// Whether the blob of `desc` was written within `grace` (a single `lstat`).
+fn is_young(contents: &Contents, desc: &oci_spec::image::Descriptor, grace: Duration) -> bool {
+    let Ok(digest) = ValidDigest::from_digest(desc.digest()) else {
+        return false;
+    };
+    match fs::symlink_metadata(contents.blobs().path(&digest)) {
+        Ok(meta) => !older_than(&meta, grace),
+        Err(_) => false,
+    }
+}
+
+/// Adds `digest` and everything the graph says it reaches.
+fn walk(contents: &Contents, digest: &str, reachable: &mut HashSet<String>) {
+    let mut stack = vec![digest.to_string()];
+    while let Some(next) = stack.pop() {
+        if !reachable.insert(next.clone()) {
+            continue;
+        }
+        for child in contents.graph().successors(&next).unwrap_or_default() {
+            if !reachable.contains(child.digest().as_ref()) {
+                stack.push(child.digest().to_string());
             }
         }
     }

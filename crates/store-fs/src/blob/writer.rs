@@ -1,21 +1,34 @@
 //! [`BlobWriter`]: write content whose digest is not known in advance (a layer being built or
 //! compressed on the fly), then commit it under its sha256 digest.
+//!
+//! The writer only stages and hashes. Committing hands the staging file to a [`CommitStaged`]
+//! (the store), which publishes and records it through the same code as a push.
 
-use crate::blob::spawn_blocking;
-use crate::fsutil;
-use crate::store::Store;
+use super::Blobs;
+use crate::fsutil::{self, spawn_blocking};
+use async_trait::async_trait;
 use oci_spec::image::{Descriptor, MediaType};
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use store_core::descriptor::is_manifest;
 use store_core::digest::{Algorithm, Hasher, ValidDigest};
-use store_core::manifest::parse_successors;
-use store_core::{Error, ErrorKind, Result};
+use store_core::{Error, Result};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// What a [`BlobWriter`] commits into.
+#[async_trait]
+pub(crate) trait CommitStaged: Send + Sync {
+    /// Publishes the complete (and, when durable, fsynced) staging file `staging` as the blob
+    /// `desc` describes and records it, as a push of the same content would; the staging name
+    /// is gone afterwards. Content already stored under that digest counts as committed.
+    ///
+    /// Errors: as a push of `desc` (`SizeExceedsLimit`, `InvalidManifest`, `Io`...), except
+    /// that `AlreadyExists` is not one.
+    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()>;
+}
 
 /// A staging file in `ingest/` that hashes what is written to it. [`BlobWriter::commit`]
 /// publishes it under its sha256 digest; dropping it uncommitted removes the file.
@@ -25,7 +38,8 @@ pub struct BlobWriter {
     hasher: Option<Hasher>,
     size: u64,
     media_type: MediaType,
-    shared: Arc<crate::shared::Shared>,
+    durable: bool,
+    target: Arc<dyn CommitStaged>,
     committed: bool,
 }
 
@@ -38,14 +52,19 @@ impl std::fmt::Debug for BlobWriter {
     }
 }
 
-impl Store {
-    /// Starts writing a blob of `media_type` whose digest is computed as it is written.
+impl BlobWriter {
+    /// Creates a staging file in the `ingest/` of `blobs` for content of `media_type`, to be
+    /// committed into `target`.
     ///
-    /// Errors: `Io` creating the staging file.
-    pub async fn blob_writer(&self, media_type: MediaType) -> Result<BlobWriter> {
-        let ingest = self.shared.layout().ingest_dir();
-        let durable = self.shared.durable;
-        let path = ingest.join(fsutil::unique_name("writer-"));
+    /// Errors: `Io` creating `ingest/` or the staging file.
+    pub(crate) async fn start(
+        blobs: &Blobs,
+        media_type: MediaType,
+        target: Arc<dyn CommitStaged>,
+    ) -> Result<BlobWriter> {
+        let path = blobs.staging_path("writer-");
+        let ingest = blobs.layout().ingest_dir();
+        let durable = blobs.is_durable();
         let staging = path.clone();
         let file = spawn_blocking(move || {
             fsutil::ensure_dir(&ingest, durable)
@@ -60,19 +79,22 @@ impl Store {
             hasher: Some(Algorithm::Sha256.hasher()),
             size: 0,
             media_type,
-            shared: Arc::clone(&self.shared),
+            durable,
+            target,
             committed: false,
         })
     }
-}
 
-impl BlobWriter {
-    /// Finishes the blob: flushes (and, when durable, fsyncs) it, publishes it as
-    /// `blobs/sha256/<hex>` and returns its descriptor. Content already stored under that digest
-    /// is left as it is (same digest, same bytes). A manifest media type is parsed and indexed.
+    /// Finishes the blob: flushes (and, when durable, fsyncs) it, then publishes and records it
+    /// exactly as a push of the same bytes would (a manifest media type is size-checked, parsed,
+    /// indexed into the graph and recorded in `index.json` under the store's autosave policy),
+    /// and returns its descriptor. Content already stored under that digest is left as it is
+    /// (same digest, same bytes) and still recorded.
     ///
-    /// Errors: `Io`; `InvalidManifest` for a manifest media type whose body does not parse
-    /// (nothing is published).
+    /// Errors: `SizeExceedsLimit` for a manifest media type larger than
+    /// [`store_core::descriptor::MAX_MANIFEST_SIZE`], `InvalidManifest` for one whose body does
+    /// not parse (nothing is published in either case, and the staging file is removed); `Io`,
+    /// including the failed save of `index.json` under `AutoSave::Always`.
     pub async fn commit(mut self) -> Result<Descriptor> {
         let mut file = self
             .file
@@ -81,7 +103,7 @@ impl BlobWriter {
         file.flush()
             .await
             .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
-        if self.shared.durable {
+        if self.durable {
             file.sync_all()
                 .await
                 .map_err(|e| Error::io(format!("syncing {}", self.path.display()), e))?;
@@ -90,55 +112,8 @@ impl BlobWriter {
         let digest_text = self.hasher.take().map(Hasher::finish).unwrap_or_default();
         let digest = ValidDigest::parse(&digest_text)?;
         let desc = Descriptor::new(self.media_type.clone(), self.size, digest.to_oci());
-        let shared = Arc::clone(&self.shared);
-        let successors = if is_manifest(&desc) {
-            let path = self.path.clone();
-            let body = spawn_blocking(move || {
-                fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))
-            })
-            .await?;
-            Some(parse_successors(
-                digest.as_str(),
-                desc.media_type().as_ref(),
-                &body,
-            )?)
-        } else {
-            None
-        };
-        let staging = self.path.clone();
-        let target = shared.blobs.path(&digest);
-        let alg_dir = shared.layout().algorithm_dir(digest.algorithm().name());
-        let durable = shared.durable;
-        let published = spawn_blocking(move || {
-            fsutil::ensure_dir(&alg_dir, durable)
-                .map_err(|e| Error::io(format!("creating {}", alg_dir.display()), e))?;
-            match fs::hard_link(&staging, &target) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(Error::already_exists(target.display()))
-                }
-                Err(e) => return Err(Error::io(format!("publishing {}", target.display()), e)),
-            }
-            if durable {
-                fsutil::sync_dir(&alg_dir)
-                    .map_err(|e| Error::io(format!("syncing {}", alg_dir.display()), e))?;
-            }
-            Ok(())
-        })
-        .await;
-        match published {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
+        self.target.commit_staged(&self.path, &desc).await?;
         self.committed = true;
-        let _ = fs::remove_file(&self.path);
-        if let Some(successors) = successors {
-            shared.graph.insert(&desc, successors);
-            shared.index.tag_digest(&desc);
-        } else {
-            shared.graph.insert(&desc, Vec::new());
-        }
         Ok(desc)
     }
 

@@ -6,7 +6,7 @@
 //! spec's `os.version` spelling); a caller's change to a reference replaces that with the
 //! caller's descriptor.
 
-use crate::index_file::{self, descriptor_json, with_ref_name, IndexDocument};
+use super::codec::{self, descriptor_json, with_ref_name, IndexDocument};
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -45,7 +45,8 @@ pub(crate) type Entries = BTreeMap<String, EntryText>;
 
 #[derive(Debug, Default)]
 struct Written {
-    /// Entries as read from disk, by reference, until a caller changes the reference.
+    /// Entries as read from disk, by reference (tag or digest), until a caller changes that
+    /// reference.
     raw: HashMap<String, Value>,
     entries: Entries,
     top: Map<String, Value>,
@@ -55,11 +56,54 @@ struct Written {
 /// await; lookups go to the resolver alone.
 #[derive(Debug, Default)]
 pub(crate) struct IndexState {
-    pub(crate) resolver: MemoryResolver,
+    resolver: MemoryResolver,
     written: Mutex<Written>,
 }
 
 impl IndexState {
+    /// What `reference` (a tag, or the digest of an entry) points at.
+    pub(crate) fn resolve(&self, reference: &str) -> Option<Descriptor> {
+        self.resolver.resolve(reference)
+    }
+
+    /// The tags, ascending, strictly after `last`.
+    pub(crate) fn tags(&self, last: Option<&str>) -> Vec<String> {
+        self.resolver.tags(last)
+    }
+
+    /// Whether a tag points at `digest`.
+    pub(crate) fn is_tagged(&self, digest: &str) -> bool {
+        self.resolver.is_tagged(digest)
+    }
+
+    /// Every reference (tags and digests of entries) with what it points at.
+    pub(crate) fn references(&self) -> Vec<(String, Descriptor)> {
+        self.resolver.snapshot()
+    }
+
+    /// The entries `index.json` holds once saved, in its order (tagged ones by tag, each with its
+    /// `ref.name`, then untagged ones by digest), as descriptors.
+    pub(crate) fn listed(&self) -> Vec<Descriptor> {
+        let w = self.written();
+        let mut out = Vec::with_capacity(w.entries.len());
+        for untagged in [false, true] {
+            for entry in w.entries.values().filter(|e| e.untagged == untagged) {
+                // Every entry was made from a descriptor, so it parses back into one.
+                if let Ok(desc) = serde_json::from_str::<Descriptor>(&entry.json) {
+                    out.push(desc);
+                }
+            }
+        }
+        out
+    }
+
+    /// How many entries `index.json` holds once saved, and how many of them carry a tag.
+    pub(crate) fn entry_counts(&self) -> (usize, usize) {
+        let w = self.written();
+        let tagged = w.entries.values().filter(|e| !e.untagged).count();
+        (w.entries.len(), tagged)
+    }
+
     fn written(&self) -> MutexGuard<'_, Written> {
         self.written.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -86,7 +130,7 @@ impl IndexState {
             .insert(key.to_string(), EntryText::new(&value, untagged));
     }
 
-    /// Replaces the state with what `doc` says, as the reference loads it: each entry is tagged
+    /// Replaces the state with what `doc` says, as oras-go loads it: each entry is tagged
     /// under its digest (ref.name stripped) and, when it has a ref.name, under that name as
     /// written. Later duplicates win. Returns the plain roots to index into the graph.
     pub(crate) fn load(&self, doc: &IndexDocument) -> Vec<Descriptor> {
@@ -101,7 +145,7 @@ impl IndexState {
             let digest = entry.desc.digest().to_string();
             self.resolver.tag(without_ref_name(&entry.desc), &digest);
             w.raw.insert(digest, entry.raw.clone());
-            if let Some(name) = index_file::ref_name(&entry.desc) {
+            if let Some(name) = codec::ref_name(&entry.desc) {
                 self.resolver.tag(entry.desc.clone(), name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
             }
@@ -244,7 +288,7 @@ impl IndexState {
 
 /// See [`IndexState::encode`].
 fn encode_entries(top: &Map<String, Value>, entries: &Entries) -> Vec<u8> {
-    let top = index_file::encode_index(top, Vec::new());
+    let top = codec::encode_index(top, Vec::new());
     // `top` ends with `"manifests":[]}`; the entries go between the brackets.
     let head = top.len().saturating_sub(2);
     let size: usize = entries.values().map(|e| e.json.len() + 1).sum();

@@ -6,8 +6,9 @@
 //! descriptor. Entries that could lead a reader out of the archive or alias another entry
 //! (`..` components, absolute paths, symbolic and hard links) make the whole archive invalid.
 
-use crate::blob::{spawn_blocking, SMALL};
-use crate::chunks::ChunkReader;
+use crate::blob::chunks::ChunkReader;
+use crate::blob::IN_MEMORY_LIMIT_BYTES;
+use crate::fsutil::spawn_blocking;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -241,7 +242,7 @@ impl TarSource {
             });
         }
         let mut reader = Self::open_entry(&self.path, entry)?;
-        let mut out = Vec::with_capacity(entry.size.min(SMALL) as usize);
+        let mut out = Vec::with_capacity(entry.size.min(IN_MEMORY_LIMIT_BYTES) as usize);
         reader
             .read_to_end(&mut out)
             .map_err(|e| Error::io(format!("reading {}", shown.display()), e))?;
@@ -277,7 +278,7 @@ impl TarSource {
             ));
         }
         let path = self.path.clone();
-        let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= SMALL {
+        let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= IN_MEMORY_LIMIT_BYTES {
             let bytes = spawn_blocking(move || {
                 let mut reader = Self::open_entry(&path, entry)?;
                 let mut out = Vec::with_capacity(size as usize);

@@ -1,24 +1,74 @@
 //! [`ReadOnlyStore`]: an OCI image layout directory, or an uncompressed tar of one, opened for
 //! reading only.
 
-use crate::blob::{spawn_blocking, Blobs};
-use crate::fsutil;
-use crate::index_file::{parse_index, IndexDocument};
-use crate::index_state::IndexState;
+mod dir;
+pub(crate) mod tar;
+
+use crate::blob::{self, Blobs};
+use crate::fsutil::spawn_blocking;
+use crate::index::codec::{parse_index, IndexDocument};
+use crate::index::state::IndexState;
 use crate::layout::{self, Layout};
-use crate::source::Source;
-use crate::tar_source::TarSource;
 use async_trait::async_trait;
+use dir::read_layout_file;
 use oci_spec::image::Descriptor;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use store_core::content::BoxReader;
 use store_core::descriptor;
+use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
 use store_core::{Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, TagLister};
+use tar::TarSource;
 
 /// The largest `oci-layout` file read (its one field fits in a few dozen bytes).
-const LAYOUT_FILE_LIMIT: u64 = 64 << 10;
+const LAYOUT_FILE_LIMIT_BYTES: u64 = 64 << 10;
+
+/// The blobs of a read-only store.
+#[derive(Debug)]
+enum Source {
+    /// `blobs/<alg>/<hex>` under a layout directory; symbolic links are never followed.
+    Dir(Blobs),
+    /// Entries of an uncompressed tar archive.
+    Tar(TarSource),
+}
+
+impl Source {
+    /// The layout directory or the archive.
+    fn path(&self) -> &Path {
+        match self {
+            Source::Dir(blobs) => blobs.layout().root(),
+            Source::Tar(tar) => tar.path(),
+        }
+    }
+
+    /// The size of the blob `digest`, or `None` when there is none (in a directory, a symbolic
+    /// link or anything else that is not a regular file does not count). A single `lstat` or a
+    /// map lookup: cheap enough for an async thread.
+    ///
+    /// Errors: `Io` when the directory cannot be inspected.
+    fn stat(&self, digest: &ValidDigest) -> Result<Option<u64>> {
+        match self {
+            Source::Dir(blobs) => blobs.stat(digest),
+            Source::Tar(tar) => Ok(tar.stat(digest)),
+        }
+    }
+}
+
+#[async_trait]
+impl Fetcher for Source {
+    /// Opens the blob for a read that checks size and digest.
+    ///
+    /// Errors: `NotFound`; `Mismatch` when the stored size differs; `InvalidLayout` for a
+    /// symbolic link in a directory; `Io`.
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        let digest = descriptor::validate(target)?;
+        match self {
+            Source::Dir(blobs) => blob::read::open(blobs, &digest, target.size()).await,
+            Source::Tar(tar) => tar.open(&digest, target.size()).await,
+        }
+    }
+}
 
 /// An OCI image layout opened read-only, from a directory or from an uncompressed tar of one
 /// (entries named with or without a leading `./`): a `ReadOnlyGraphTarget + TagLister`.
@@ -35,6 +85,8 @@ pub struct ReadOnlyStore {
     source: Source,
     index: IndexState,
     graph: MemoryGraph,
+    /// The `index.json` entries as read, in the file's order.
+    entries: Vec<Descriptor>,
 }
 
 impl std::fmt::Debug for ReadOnlyStore {
@@ -47,47 +99,6 @@ impl std::fmt::Debug for ReadOnlyStore {
     }
 }
 
-/// Reads the file at `path` without following a symbolic link; `None` when it does not exist.
-/// Blocking.
-///
-/// Errors: `InvalidLayout` naming the path when it is a symbolic link, not a regular file, or
-/// larger than `limit`; `Io`.
-fn read_layout_file(path: &Path, limit: Option<u64>) -> Result<Option<Vec<u8>>> {
-    let invalid = |reason: String| Error::InvalidLayout {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = match fsutil::open_nofollow(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(invalid(
-                "is a symbolic link, which is never followed".into(),
-            ))
-        }
-        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
-    };
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(format!("inspecting {}", path.display()), e))?;
-    if !meta.is_file() {
-        return Err(invalid("is not a regular file".into()));
-    }
-    if let Some(limit) = limit {
-        if meta.len() > limit {
-            return Err(invalid(format!(
-                "{} bytes is more than the {limit} allowed",
-                meta.len()
-            )));
-        }
-    }
-    let mut out = Vec::with_capacity(meta.len().min(1 << 20) as usize);
-    let mut file = file;
-    file.read_to_end(&mut out)
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    Ok(Some(out))
-}
-
 /// Checks `oci-layout` and parses `index.json`, given how to read a file of the layout.
 ///
 /// Errors: `InvalidLayout` naming the file when either is missing or invalid,
@@ -97,7 +108,7 @@ fn check_layout(
     read: impl Fn(&str, Option<u64>) -> Result<Option<Vec<u8>>>,
 ) -> Result<IndexDocument> {
     let layout_path = root.join("oci-layout");
-    let Some(bytes) = read("oci-layout", Some(LAYOUT_FILE_LIMIT))? else {
+    let Some(bytes) = read("oci-layout", Some(LAYOUT_FILE_LIMIT_BYTES))? else {
         return Err(Error::InvalidLayout {
             path: layout_path,
             reason: "missing: an OCI image layout needs an oci-layout file".into(),
@@ -167,10 +178,12 @@ impl ReadOnlyStore {
         let roots = index.load(&doc);
         let graph = MemoryGraph::new();
         graph.index_all_many(&source, &roots).await?;
+        let entries = doc.entries.into_iter().map(|entry| entry.desc).collect();
         Ok(ReadOnlyStore {
             source,
             index,
             graph,
+            entries,
         })
     }
 
@@ -182,6 +195,15 @@ impl ReadOnlyStore {
     /// Whether the store reads a tar archive (rather than a directory).
     pub fn is_archive(&self) -> bool {
         matches!(self.source, Source::Tar(_))
+    }
+
+    /// The entries of `index.json` exactly as read, in the file's order, untagged ones
+    /// included. A tagged entry carries its tag in the `org.opencontainers.image.ref.name`
+    /// annotation; an untagged one has none and resolves only by its digest. An archive written
+    /// by `skopeo copy ... oci-archive:FILE` has no `ref.name` at all, so [`TagLister::tags`] is
+    /// empty and this is the way to find its image. Never fails: the entries are in memory.
+    pub fn entries(&self) -> Vec<Descriptor> {
+        self.entries.clone()
     }
 }
 
@@ -216,7 +238,8 @@ impl Resolver for ReadOnlyStore {
     /// of any other blob present (layers and configs included) `application/octet-stream` with
     /// the blob's size.
     ///
-    /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise.
+    /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise (saying so, and
+    /// pointing to [`ReadOnlyStore::entries`], when every `index.json` entry is untagged).
     async fn resolve(&self, reference: &str) -> Result<Descriptor> {
         crate::resolve::resolve_reference(
             reference,
@@ -244,6 +267,6 @@ impl TagLister for ReadOnlyStore {
     ///
     /// Errors: none.
     async fn tags(&self, last: Option<&str>) -> Result<Vec<String>> {
-        Ok(self.index.resolver.tags(last))
+        Ok(self.index.tags(last))
     }
 }

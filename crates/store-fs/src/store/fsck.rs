@@ -1,10 +1,9 @@
 //! Consistency check: re-hash every blob and walk everything `index.json` reaches. Reports,
 //! never modifies.
 
-use crate::blob::{open_blob, spawn_blocking};
-use crate::index_file::parse_index;
+use crate::blob::read::open_blob;
+use crate::index::codec::parse_index;
 use crate::layout::{check_layout_bytes, Layout};
-use crate::store::Store;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
@@ -18,7 +17,7 @@ use store_core::digest::{Algorithm, ValidDigest};
 use store_core::manifest::parse_successors;
 use store_core::{Error, Result};
 
-/// What [`Store::fsck`] found. Digests are `<algorithm>:<hex>` strings, sorted.
+/// What [`crate::Store::fsck`] found. Digests are `<algorithm>:<hex>` strings, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FsckReport {
@@ -57,22 +56,6 @@ impl FsckReport {
             && self.size_mismatch.is_empty()
             && self.invalid_manifests.is_empty()
             && self.layout_errors.is_empty()
-    }
-}
-
-impl Store {
-    /// Checks the layout on disk: `oci-layout`; every blob re-hashed against its name; every
-    /// `index.json` entry and every descriptor reachable from it present with the right size
-    /// and, for manifests, parsable. Never modifies anything; runs beside other operations.
-    ///
-    /// Errors: `Io` when the layout cannot be listed or read.
-    pub async fn fsck(&self) -> Result<FsckReport> {
-        let layout = self.shared.layout().clone();
-        let mut report = spawn_blocking(move || check(&layout)).await?;
-        if let Some(note) = &self.open_note {
-            report.warnings.insert(0, note.clone());
-        }
-        Ok(report)
     }
 }
 

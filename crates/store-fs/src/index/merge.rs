@@ -4,8 +4,8 @@
 //! ours unchanged since base → theirs; theirs unchanged → ours; both changed → ours (we write
 //! last). An untagged entry whose digest is tagged in the result is dropped, as a save would.
 
-use crate::index_file::{ref_name, IndexDocument};
-use crate::index_state::{Entries, EntryText};
+use super::codec::{ref_name, IndexDocument};
+use super::state::{Entries, EntryText};
 use std::collections::{BTreeSet, HashSet};
 
 /// Keys an `index.json` document's entries the way the in-memory index does: by `ref.name` when

@@ -9,11 +9,11 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
 /// The chunk size of big reads and writes: large enough to stay near the SHA-256 limit.
-pub(crate) const CHUNK: usize = 1 << 20;
-/// Chunks in flight per channel; with [`CHUNK`] this bounds the memory of one transfer.
-pub(crate) const DEPTH: usize = 4;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+/// Chunks in flight per channel; with [`CHUNK_BYTES`] this bounds the memory of one transfer.
+pub(crate) const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// An [`AsyncRead`] fed by a blocking thread that reads `file` in [`CHUNK`]s. Dropping the
+/// An [`AsyncRead`] fed by a blocking thread that reads `file` in [`CHUNK_BYTES`]s. Dropping the
 /// reader stops the thread at its next chunk.
 pub(crate) struct ChunkReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
@@ -25,19 +25,19 @@ impl ChunkReader {
     /// Starts reading `file` (a blob file, or a `Take` of one entry of a tar) on the blocking
     /// pool, until it ends.
     pub(crate) fn spawn<R: Read + Send + 'static>(mut file: R) -> ChunkReader {
-        let (tx, rx) = mpsc::channel(DEPTH);
+        let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
         tokio::task::spawn_blocking(move || loop {
             // Read into spare capacity: zeroing each chunk first would cost a pass over every
             // byte (retrying on `Interrupted` is `read_to_end`'s).
-            let mut buf = Vec::with_capacity(CHUNK);
-            match (&mut file).take(CHUNK as u64).read_to_end(&mut buf) {
+            let mut buf = Vec::with_capacity(CHUNK_BYTES);
+            match (&mut file).take(CHUNK_BYTES as u64).read_to_end(&mut buf) {
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                     return;
                 }
                 Ok(0) => return,
                 Ok(filled) => {
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || filled < CHUNK {
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || filled < CHUNK_BYTES {
                         return;
                     }
                 }

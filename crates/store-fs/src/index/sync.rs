@@ -1,0 +1,187 @@
+//! Keeping the in-memory index and `index.json` in step when several processes share a layout.
+//!
+//! Every write holds the exclusive lock on `index.json.lock`, re-reads `index.json`, and when
+//! another writer changed it since we last read or wrote it, merges three ways (see
+//! [`super::merge`]) and takes their changes into memory before writing the result. The
+//! comparison is on the bytes (a few tens of µs for a large index), which, unlike size and mtime,
+//! cannot be fooled by a fast rewrite that reuses an inode.
+
+use super::codec::{parse_index, IndexDocument};
+use super::lock::IndexLock;
+use super::merge;
+use super::state::{Entries, IndexState};
+use crate::fsutil;
+use crate::layout::Layout;
+use oci_spec::image::Descriptor;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use store_core::{Error, Result};
+
+/// One layout's `index.json` on disk, and what we last read from or wrote to it.
+#[derive(Debug)]
+pub(crate) struct IndexFile {
+    root: PathBuf,
+    path: PathBuf,
+    durable: bool,
+    view: Mutex<DiskView>,
+}
+
+/// What we last read from or wrote to `index.json`.
+#[derive(Debug, Default)]
+struct DiskView {
+    /// Its entries by key: the base of the next merge. `None` after our own write: they are
+    /// then what `bytes` says, and are parsed back from them only when another writer changed
+    /// the file (keeping a copy of every entry at each write cost more than the write itself).
+    base: Option<Entries>,
+    /// Its bytes, to tell whether another writer changed it.
+    bytes: Vec<u8>,
+}
+
+impl DiskView {
+    /// The entries `bytes` holds, as [`merge::keyed`] keys them.
+    fn base(&mut self, path: &Path) -> Entries {
+        match self.base.take() {
+            Some(base) => base,
+            // Bytes we wrote ourselves always parse; nothing read or written yet is empty.
+            None => parse_index(path, &self.bytes)
+                .map(|doc| merge::keyed(&doc))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl IndexFile {
+    /// The `index.json` of `layout`; `durable` says whether writes are fsynced.
+    pub(crate) fn new(layout: &Layout, durable: bool) -> Self {
+        IndexFile {
+            root: layout.root().to_path_buf(),
+            path: layout.index_path(),
+            durable,
+            view: Mutex::default(),
+        }
+    }
+
+    fn view(&self) -> MutexGuard<'_, DiskView> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether writes are fsynced.
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Reads and parses `index.json`; `None` when it does not exist. Returns the bytes too.
+    /// Blocking.
+    ///
+    /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `Io`.
+    pub(crate) fn read(&self) -> Result<Option<(IndexDocument, Vec<u8>)>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        }
+    }
+
+    /// Creates `index.json` holding `bytes` unless it exists. Blocking.
+    ///
+    /// Errors: `Io` naming the file.
+    pub(crate) fn create_if_absent(&self, bytes: &[u8]) -> Result<()> {
+        fsutil::write_if_absent(&self.path, bytes, self.durable)
+            .map(|_| ())
+            .map_err(|e| Error::io(format!("creating {}", self.path.display()), e))
+    }
+
+    /// Records that `doc`, read as `bytes`, is what `index.json` holds now.
+    pub(crate) fn remember(&self, doc: &IndexDocument, bytes: Vec<u8>) {
+        *self.view() = DiskView {
+            base: Some(merge::keyed(doc)),
+            bytes,
+        };
+    }
+
+    /// The size of `index.json` as we last read or wrote it.
+    pub(crate) fn last_len(&self) -> usize {
+        self.view().bytes.len()
+    }
+
+    /// Takes the cross-process lock, waiting for it. Blocking.
+    ///
+    /// Errors: `Io` naming the lock file.
+    pub(crate) fn lock(&self) -> Result<IndexLock> {
+        IndexLock::acquire(&self.root)
+    }
+
+    /// Takes the cross-process lock if nobody holds it (`None` otherwise), without waiting.
+    ///
+    /// Errors: `Io` naming the lock file.
+    pub(crate) fn try_lock(&self) -> Result<Option<IndexLock>> {
+        IndexLock::try_acquire(&self.root)
+    }
+
+    /// Takes the changes another writer made to `index.json` into `index`. Call with the lock
+    /// held. Blocking. Returns the descriptors learnt, for the caller to index into the graph.
+    ///
+    /// Errors: `Io` reading; `InvalidLayout` when `index.json` no longer parses.
+    pub(crate) fn absorb_locked(
+        &self,
+        _lock: &IndexLock,
+        index: &IndexState,
+    ) -> Result<Vec<Descriptor>> {
+        let path = &self.path;
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            // Removed behind our back: the next write recreates it from what we hold.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        let mut disk = self.view();
+        if bytes == disk.bytes {
+            return Ok(Vec::new());
+        }
+        let doc = parse_index(path, &bytes)?;
+        let theirs = merge::keyed(&doc);
+        let ours = index.entries();
+        let base = disk.base(path);
+        let merged = merge::merge(&base, &ours, &theirs);
+        let mut learnt = Vec::new();
+        {
+            let live = index.entries();
+            let keys: std::collections::BTreeSet<&String> =
+                ours.keys().chain(merged.keys()).collect();
+            for key in keys {
+                let (was, now) = (ours.get(key), merged.get(key));
+                // Their change wins only where we did not change the key meanwhile.
+                if was == now || live.get(key) != was {
+                    continue;
+                }
+                match now {
+                    Some(entry) => learnt.extend(index.adopt(key, entry)),
+                    None => index.drop_key(key),
+                }
+            }
+        }
+        index.set_top(doc.top);
+        *disk = DiskView {
+            base: Some(theirs),
+            bytes,
+        };
+        Ok(learnt)
+    }
+
+    /// Writes what `index` holds to `index.json` (after absorbing other writers' changes). Call
+    /// with the lock held. Blocking. A write whose bytes equal what is on disk is skipped.
+    ///
+    /// Errors: `Io` (the previous `index.json` stays intact).
+    pub(crate) fn write_locked(&self, _lock: &IndexLock, index: &IndexState) -> Result<()> {
+        let bytes = index.encode_current();
+        let mut disk = self.view();
+        if bytes == disk.bytes {
+            return Ok(());
+        }
+        fsutil::atomic_write(&self.path, &bytes, self.durable)
+            .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
+        *disk = DiskView { base: None, bytes };
+        Ok(())
+    }
+}

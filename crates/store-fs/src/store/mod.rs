@@ -1,0 +1,431 @@
+//! [`Store`]: the read/write OCI image layout store.
+//!
+//! This file is the store's top: every public operation starts here, takes the store's gate
+//! (shared for pushes, commits, tags and reads; exclusive for delete and gc), and records index
+//! changes through the autosave engine. The submodules do one job each and never use this file:
+//! [`contents`] (what the store holds and how `index.json` is read and written), [`delete`] (the
+//! cascade), [`gc`] (mark and sweep), [`fsck`] (the consistency check).
+//!
+//! A push, top-down: [`Store::push`](Pusher::push) checks the descriptor and the manifest size
+//! limit, then [`crate::blob::ingest`] verifies and stages the bytes, [`crate::blob::publish`]
+//! links them into `blobs/`, and [`StoreCore::record`] indexes a manifest into the graph and
+//! records it in [`crate::index::state`]; the autosave engine then saves `index.json`
+//! ([`contents::Contents::write_index`]). A [`BlobWriter`] commit joins the same path at
+//! the publish step ([`StoreCore::commit_staged`]). A tag: [`Store::tag`](Tagger::tag) checks the
+//! reference with [`store_core::reference::check_tag`], the blob's presence and size, records
+//! the tag in [`crate::index::state`], and saves the same way.
+
+pub(crate) mod contents;
+pub(crate) mod delete;
+pub(crate) mod fsck;
+pub(crate) mod gc;
+
+use crate::blob::writer::{BlobWriter, CommitStaged};
+use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
+use crate::fsutil::spawn_blocking;
+use crate::layout;
+use crate::options::StoreOptions;
+use async_trait::async_trait;
+use autosave::AutoSaver;
+use contents::{refuse_oversized_manifest, Contents, IndexFlusher};
+use fsck::FsckReport;
+use gc::GcReport;
+use oci_spec::image::{Descriptor, MediaType};
+use std::path::Path;
+use std::sync::Arc;
+use store_core::content::BoxReader;
+use store_core::descriptor::{self, is_manifest};
+use store_core::manifest::parse_successors;
+use store_core::{
+    reference, Deleter, Error, ErrorKind, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
+    Resolver, Result, TagLister, Tagger, Untagger,
+};
+use tokio::sync::RwLock;
+
+/// An OCI image layout directory as a `GraphTarget + Deleter + Untagger + TagLister`.
+///
+/// Blobs are streamed in and out with constant memory, verified on both ways, and published
+/// atomically; `index.json` is written atomically, when the [`autosave::AutoSave`] policy says.
+/// Pushes, tags, reads and [`BlobWriter`] commits run concurrently; `delete` and `gc` run alone.
+pub struct Store {
+    core: Arc<StoreCore>,
+}
+
+/// The store's state, shared with its [`BlobWriter`]s so that a commit takes the same gate and
+/// records through the same code as a push.
+struct StoreCore {
+    contents: Arc<Contents>,
+    options: StoreOptions,
+    /// Shared by pushes, commits, tags and reads; exclusive for delete and gc.
+    gate: RwLock<()>,
+    saver: AutoSaver<IndexFlusher>,
+    /// What opening found and repaired (a missing `oci-layout`); `fsck` reports it.
+    open_note: Option<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root())
+            .field("options", &self.core.options)
+            .finish()
+    }
+}
+
+/// Turns the shared outcome of an index write into this caller's error.
+fn saved(result: std::result::Result<(), autosave::Error<Error>>) -> Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(autosave::Error::Flush(e)) => Err((*e).clone()),
+        Err(autosave::Error::Stopped) => Err(Error::io(
+            "saving index.json",
+            std::io::Error::other("the index writer has stopped"),
+        )),
+    }
+}
+
+impl Store {
+    /// Opens the layout at `root` with default options, creating it if missing.
+    ///
+    /// Errors: see [`Store::open_with`].
+    pub async fn open(root: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(root, StoreOptions::default()).await
+    }
+
+    /// Opens the layout at `root`: a relative root is made absolute, a missing root is created,
+    /// `oci-layout` and an empty `index.json` are created when missing (whatever the autosave
+    /// policy), and every `index.json` entry is indexed into the graph.
+    ///
+    /// Errors: `InvalidLayout` when `root` is a file rather than a directory (a tar archive of a
+    /// layout opens with [`crate::ReadOnlyStore::open`]), for a bad `oci-layout`, an empty or
+    /// non-JSON `index.json` or a bad entry in it; `UnsupportedVersion`; `Io` naming the path;
+    /// fetch or parse errors of a present manifest.
+    pub async fn open_with(root: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let root = root.as_ref().to_path_buf();
+        let durable = options.is_durable();
+        let (layout, open_note) =
+            spawn_blocking(move || layout::prepare_root(&root, durable)).await?;
+        let contents = Arc::new(Contents::new(layout, durable));
+        let (doc, bytes) = contents.read_or_create_index().await?;
+        contents.load(doc, bytes).await?;
+        let saver = AutoSaver::new(
+            Arc::new(IndexFlusher::new(Arc::clone(&contents))),
+            options.autosave_policy(),
+        );
+        Ok(Store {
+            core: Arc::new(StoreCore {
+                contents,
+                options,
+                gate: RwLock::new(()),
+                saver,
+                open_note,
+            }),
+        })
+    }
+
+    /// The absolute root of the layout.
+    pub fn root(&self) -> &Path {
+        self.core.contents.layout().root()
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.core.options
+    }
+
+    /// The entries of `index.json` as it stands once pending changes are saved, in its order
+    /// (tagged entries by tag, then untagged ones by digest), untagged ones included. A tagged
+    /// entry carries its tag in the `org.opencontainers.image.ref.name` annotation; an untagged
+    /// one (a manifest pushed but never tagged, or every entry of a layout written by a tool
+    /// that records no names, such as `skopeo copy ... oci-archive:FILE`) has none, and
+    /// resolves only by its digest. Never fails: the entries are in memory.
+    pub fn entries(&self) -> Vec<Descriptor> {
+        self.core.contents.index().listed()
+    }
+
+    /// Writes every pending index change to `index.json` now, whatever the autosave policy.
+    ///
+    /// Errors: `Io` (the previous `index.json` stays intact and the changes stay pending).
+    pub async fn save_index(&self) -> Result<()> {
+        saved(self.core.saver.flush_now().await)
+    }
+
+    /// Flushes pending index changes and closes the store. A [`BlobWriter`] still alive keeps
+    /// the store's state (and its index writer) alive: its commit is recorded and saved as the
+    /// autosave policy says, and a last change is saved when the writer goes.
+    ///
+    /// Errors: those of the final write.
+    pub async fn close(self) -> Result<()> {
+        match Arc::try_unwrap(self.core) {
+            Ok(core) => saved(core.saver.close().await),
+            Err(core) => saved(core.saver.flush_now().await),
+        }
+    }
+
+    /// How many times `index.json` was written since the store was opened.
+    pub fn index_writes(&self) -> u64 {
+        self.core.saver.flushes()
+    }
+
+    /// Starts writing a blob of `media_type` whose digest is computed as it is written; see
+    /// [`BlobWriter::commit`].
+    ///
+    /// Errors: `Io` creating the staging file.
+    pub async fn blob_writer(&self, media_type: MediaType) -> Result<BlobWriter> {
+        let target: Arc<dyn CommitStaged> = Arc::clone(&self.core) as Arc<dyn CommitStaged>;
+        BlobWriter::start(self.core.contents.blobs(), media_type, target).await
+    }
+
+    /// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes
+    /// (to any depth); blob files the store never knew; and temp files in `ingest/` left by
+    /// crashed pushes. Files younger than the grace period ([`StoreOptions::gc_grace`]) are
+    /// spared, as is anything under `blobs/` that is not a file named like a digest. Saves the
+    /// pruned `index.json`. Runs alone (no push, commit, tag or read meanwhile).
+    ///
+    /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
+    pub async fn gc(&self) -> Result<GcReport> {
+        let _alone = self.core.gate.write().await;
+        gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
+    }
+
+    /// Checks the layout on disk: `oci-layout`; every blob re-hashed against its name; every
+    /// `index.json` entry and every descriptor reachable from it present with the right size
+    /// and, for manifests, parsable. Never modifies anything; runs beside other operations.
+    ///
+    /// Errors: `Io` when the layout cannot be listed or read.
+    pub async fn fsck(&self) -> Result<FsckReport> {
+        let layout = self.core.contents.layout().clone();
+        let mut report = spawn_blocking(move || fsck::check(&layout)).await?;
+        if let Some(note) = &self.core.open_note {
+            report.warnings.insert(0, note.clone());
+        }
+        Ok(report)
+    }
+}
+
+impl StoreCore {
+    /// Records an index change and waits as the autosave policy says.
+    async fn index_changed(&self) -> Result<()> {
+        saved(self.saver.changed().await)
+    }
+
+    /// Makes published content known: a manifest (with the `successors` parsed from it) is
+    /// indexed into the graph and recorded as an `index.json` entry, saved as the autosave
+    /// policy says; other content (`successors` is `None`) goes into the graph only.
+    ///
+    /// Errors: `Io` from the save of `index.json` under `AutoSave::Always`.
+    async fn record(&self, desc: &Descriptor, successors: Option<Vec<Descriptor>>) -> Result<()> {
+        let contents = &self.contents;
+        match successors {
+            Some(successors) => {
+                contents.graph().insert(desc, successors);
+                contents.index().tag_digest(desc);
+                self.index_changed().await
+            }
+            None => {
+                contents.graph().insert(desc, Vec::new());
+                Ok(())
+            }
+        }
+    }
+
+    /// Pushes `content` as `expected`; the caller holds the gate.
+    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+        let contents = &self.contents;
+        let digest = descriptor::validate(expected)?;
+        refuse_oversized_manifest(expected)?;
+        let manifest = is_manifest(expected);
+        if contents.stat(&digest)?.is_some() {
+            // Written before by us, another process or a crashed run: make sure the graph knows
+            // it (oras-go could never index such a manifest again).
+            if manifest && !contents.graph().contains(digest.as_str()) {
+                if let Ok(()) = contents.learn(expected).await {
+                    contents.index().tag_digest(expected);
+                    self.index_changed().await?;
+                }
+            }
+            return Err(Error::already_exists(&digest));
+        }
+        let blobs = contents.blobs();
+        if manifest {
+            let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
+            let media_type = expected.media_type().to_string();
+            let successors = parse_successors(digest.as_str(), &media_type, &body)?;
+            blob::ingest::commit_bytes(blobs, &digest, body).await?;
+            self.record(expected, Some(successors)).await
+        } else {
+            if expected.size() <= IN_MEMORY_LIMIT_BYTES {
+                let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
+                blob::ingest::commit_bytes(blobs, &digest, body).await?;
+            } else {
+                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content).await?;
+            }
+            self.record(expected, None).await
+        }
+    }
+
+    /// Tags `desc` as `reference`; the caller holds the gate.
+    async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
+        reference::require_reference("tag", reference)?;
+        let contents = &self.contents;
+        let digest = descriptor::validate(desc)?;
+        reference::check_tag(reference, &digest)?;
+        let Some(size) = contents.stat(&digest)? else {
+            return Err(Error::not_found(format!(
+                "{} ({})",
+                desc.digest(),
+                desc.media_type()
+            )));
+        };
+        if size != desc.size() {
+            return Err(Error::mismatch(
+                &digest,
+                format!(
+                    "the stored blob has {size} bytes, the descriptor says {}",
+                    desc.size()
+                ),
+            ));
+        }
+        contents.learn(desc).await?;
+        contents.index().tag_digest(desc);
+        if reference != digest.as_str() {
+            contents.index().tag(desc.clone(), reference);
+        }
+        self.index_changed().await
+    }
+
+    /// Deletes `target` (and, with auto GC, its cascade); the caller holds the gate alone.
+    async fn delete(&self, target: &Descriptor) -> Result<()> {
+        let contents = &self.contents;
+        let doomed = delete::doomed(contents, target, self.options.is_auto_gc()).await?;
+        let forgotten = delete::forget(contents, &doomed);
+        if !forgotten.is_empty() {
+            if let Err(e) = self.index_changed().await {
+                // Nothing was unlinked yet: put what was forgotten back so memory matches disk.
+                delete::restore(contents, forgotten);
+                return Err(e);
+            }
+        }
+        delete::unlink(contents, &doomed).await
+    }
+}
+
+#[async_trait]
+impl CommitStaged for StoreCore {
+    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()> {
+        let _gate = self.gate.read().await;
+        let digest = descriptor::validate(desc)?;
+        refuse_oversized_manifest(desc)?;
+        let successors = if is_manifest(desc) {
+            let path = staging.to_path_buf();
+            let body = spawn_blocking(move || {
+                std::fs::read(&path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+            })
+            .await?;
+            Some(parse_successors(
+                digest.as_str(),
+                desc.media_type().as_ref(),
+                &body,
+            )?)
+        } else {
+            None
+        };
+        match blob::publish::publish_staged(self.contents.blobs(), staging, &digest).await {
+            // Same digest, same bytes: stored before by a push, a commit or another process.
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        self.record(desc, successors).await
+    }
+}
+
+#[async_trait]
+impl Fetcher for Store {
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        let _gate = self.core.gate.read().await;
+        self.core.contents.fetch(target).await
+    }
+}
+
+#[async_trait]
+impl ReadOnlyStorage for Store {
+    async fn exists(&self, target: &Descriptor) -> Result<bool> {
+        let digest = descriptor::validate(target)?;
+        let _gate = self.core.gate.read().await;
+        Ok(self.core.contents.stat(&digest)?.is_some())
+    }
+}
+
+#[async_trait]
+impl Pusher for Store {
+    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+        let _gate = self.core.gate.read().await;
+        self.core.push(expected, content).await
+    }
+}
+
+#[async_trait]
+impl Resolver for Store {
+    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+        let contents = &self.core.contents;
+        crate::resolve::resolve_reference(
+            reference,
+            contents.index(),
+            contents.graph(),
+            |digest| contents.stat(digest),
+            self.root(),
+        )
+    }
+}
+
+#[async_trait]
+impl Tagger for Store {
+    async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
+        let _gate = self.core.gate.read().await;
+        self.core.tag(desc, reference).await
+    }
+}
+
+#[async_trait]
+impl Untagger for Store {
+    async fn untag(&self, reference: &str) -> Result<()> {
+        reference::require_reference("untag", reference)?;
+        let _gate = self.core.gate.read().await;
+        let index = self.core.contents.index();
+        let Some(desc) = index.resolve(reference) else {
+            return Err(Error::not_found(format!("reference {reference:?}")));
+        };
+        if reference == desc.digest().as_ref() {
+            return Err(Error::InvalidReference {
+                reference: reference.to_string(),
+                reason: "a digest is not a tag; delete the content instead".into(),
+            });
+        }
+        index.untag(reference);
+        self.core.index_changed().await
+    }
+}
+
+#[async_trait]
+impl TagLister for Store {
+    async fn tags(&self, last: Option<&str>) -> Result<Vec<String>> {
+        Ok(self.core.contents.index().tags(last))
+    }
+}
+
+#[async_trait]
+impl PredecessorFinder for Store {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+        Ok(self.core.contents.graph().predecessors(node))
+    }
+}
+
+#[async_trait]
+impl Deleter for Store {
+    async fn delete(&self, target: &Descriptor) -> Result<()> {
+        let _alone = self.core.gate.write().await;
+        self.core.delete(target).await
+    }
+}
