@@ -1,14 +1,17 @@
 //! Delete with oras-go's auto-GC cascade, made safe, in three steps the store runs in order:
 //! [`doomed`] works the whole cascade out first (a set, so a node reached twice is handled once),
-//! [`forget`] drops it from the index (which the store then saves, or puts back with
-//! [`restore`] when the save fails), and only then [`unlink`] removes the files. A crash or
-//! failure after the save leaves only unreferenced files, which the next `gc` removes;
-//! `index.json` never names a file that is gone.
+//! [`forget`] drops it from the index (which the store then saves, under every autosave policy,
+//! or puts back with [`restore`] when the save fails), and only then [`unlink`] removes the
+//! files. A crash or failure after the save leaves only unreferenced files, which the next `gc`
+//! removes; `index.json` never names a file that is gone. The cascade spares what a push still
+//! needs (see [`super::in_flight`]).
 
 use super::contents::Contents;
+use super::in_flight::Touches;
 use oci_spec::image::Descriptor;
 use serde_json::Value;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use store_core::descriptor::{self, is_manifest};
 use store_core::digest::ValidDigest;
 use store_core::{Error, ErrorKind, Result};
@@ -25,6 +28,7 @@ pub(crate) async fn doomed(
     contents: &Contents,
     target: &Descriptor,
     auto_gc: bool,
+    touches: &Touches,
 ) -> Result<Vec<Descriptor>> {
     let digest = descriptor::validate(target)?;
     if contents.stat(&digest)?.is_none() {
@@ -35,7 +39,7 @@ pub(crate) async fn doomed(
         )));
     }
     if auto_gc {
-        cascade(contents, target).await
+        cascade(contents, target, touches).await
     } else {
         Ok(vec![target.clone()])
     }
@@ -88,56 +92,86 @@ pub(crate) async fn unlink(contents: &Contents, doomed: &[Descriptor]) -> Result
 
 /// Everything deleting `target` removes: the target, the referrers of every deleted manifest
 /// (tagged or not, as oras-go does), and every present node left with no predecessor that
-/// carries no tag. Each node once, in the order found.
-async fn cascade(contents: &Contents, target: &Descriptor) -> Result<Vec<Descriptor>> {
+/// carries no tag and that `touches` does not spare (a blob a push touched after its deleted
+/// predecessors, which an image on its way still needs). Each node once, in the order found.
+///
+/// Linear in the nodes and edges it visits: each doomed node's successors are visited once, and
+/// a child's predecessors are counted once, when it is first reached; it is doomed when as many
+/// of its predecessors are.
+async fn cascade(
+    contents: &Contents,
+    target: &Descriptor,
+    touches: &Touches,
+) -> Result<Vec<Descriptor>> {
     let graph = contents.graph();
     let mut doomed: Vec<Descriptor> = Vec::new();
     let mut doomed_set: HashSet<String> = HashSet::new();
+    // For each child reached: how many of its predecessors are not doomed yet.
+    let mut undoomed_parents: HashMap<String, usize> = HashMap::new();
     let mut queue: VecDeque<Descriptor> = VecDeque::from([target.clone()]);
-    loop {
-        while let Some(head) = queue.pop_front() {
-            if !doomed_set.insert(head.digest().to_string()) {
+    while let Some(head) = queue.pop_front() {
+        let head_key = head.digest().to_string();
+        if !doomed_set.insert(head_key.clone()) {
+            continue;
+        }
+        if is_manifest(&head) {
+            for predecessor in graph.predecessors(&head) {
+                if doomed_set.contains(predecessor.digest().as_ref()) {
+                    continue;
+                }
+                if contents.subject_of(&predecessor).await?.as_deref() == Some(head_key.as_str()) {
+                    queue.push_back(predecessor);
+                }
+            }
+        }
+        for child in graph.successors(&head_key).unwrap_or_default() {
+            let key = child.digest().as_ref();
+            if doomed_set.contains(key) {
                 continue;
             }
-            if is_manifest(&head) {
-                for predecessor in graph.predecessors(&head) {
-                    if doomed_set.contains(predecessor.digest().as_ref()) {
+            let left = match undoomed_parents.get_mut(key) {
+                Some(left) => left,
+                None => {
+                    let Some(present) = graph.get(key) else {
                         continue;
-                    }
-                    if contents.subject_of(&predecessor).await?.as_deref()
-                        == Some(head.digest().as_ref())
-                    {
-                        queue.push_back(predecessor);
-                    }
+                    };
+                    // `head` is still in the graph, so it is one of them.
+                    let count = graph.predecessors(&present).len();
+                    undoomed_parents.entry(key.to_string()).or_insert(count)
                 }
+            };
+            *left = left.saturating_sub(1);
+            if *left > 0 || contents.index().is_tagged(key) {
+                continue;
             }
-            doomed.push(head);
-        }
-        // Danglings: present successors all of whose predecessors are doomed. Checked once
-        // the queue is empty, so the order in which parents were found does not matter.
-        let mut found = false;
-        for node in &doomed {
-            for child in graph.successors(node.digest().as_ref()).unwrap_or_default() {
-                let key = child.digest().as_ref();
-                if doomed_set.contains(key) || contents.index().is_tagged(key) {
-                    continue;
-                }
-                let Some(present) = graph.get(key) else {
-                    continue;
-                };
-                let orphaned = graph
-                    .predecessors(&present)
-                    .iter()
-                    .all(|p| doomed_set.contains(p.digest().as_ref()));
-                if orphaned && !queue.iter().any(|q| q.digest() == present.digest()) {
-                    queue.push_back(present);
-                    found = true;
-                }
+            let Some(present) = graph.get(key) else {
+                continue;
+            };
+            if !spared(contents, touches, &present) {
+                queue.push_back(present);
             }
         }
-        if !found {
-            break;
-        }
+        doomed.push(head);
     }
     Ok(doomed)
+}
+
+/// Whether `touches` spares `child`, all of whose predecessors are doomed.
+fn spared(contents: &Contents, touches: &Touches, child: &Descriptor) -> bool {
+    if !touches.is_on() {
+        return false;
+    }
+    let Ok(child_digest) = ValidDigest::from_digest(child.digest()) else {
+        return false;
+    };
+    let parents = contents.graph().predecessors(child);
+    let parents: Vec<(PathBuf, &str)> = parents
+        .iter()
+        .filter_map(|p| {
+            let digest = ValidDigest::from_digest(p.digest()).ok()?;
+            Some((contents.blobs().path(&digest), p.digest().as_ref()))
+        })
+        .collect();
+    let path = contents.blobs().path(&child_digest);
+    touches.spares((&path, child_digest.as_str()), &parents)
 }

@@ -19,6 +19,7 @@ pub(crate) mod contents;
 pub(crate) mod delete;
 pub(crate) mod fsck;
 pub(crate) mod gc;
+pub(crate) mod in_flight;
 
 use crate::blob::writer::{BlobWriter, CommitStaged};
 use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
@@ -30,6 +31,7 @@ use autosave::AutoSaver;
 use contents::{refuse_oversized_manifest, Contents, IndexFlusher};
 use fsck::FsckReport;
 use gc::GcReport;
+use in_flight::Touches;
 use oci_spec::image::{Descriptor, MediaType};
 use std::path::Path;
 use std::sync::Arc;
@@ -59,6 +61,8 @@ struct StoreCore {
     /// Shared by pushes, commits, tags and reads; exclusive for delete and gc.
     gate: RwLock<()>,
     saver: AutoSaver<IndexFlusher>,
+    /// Blobs pushes touched within the gc grace period, which delete's cascade spares.
+    touches: Touches,
     /// What opening found and repaired (a missing `oci-layout`); `fsck` reports it.
     open_note: Option<String>,
 }
@@ -118,6 +122,7 @@ impl Store {
                 options,
                 gate: RwLock::new(()),
                 saver,
+                touches: Touches::new(options.gc_grace_period()),
                 open_note,
             }),
         })
@@ -185,6 +190,7 @@ impl Store {
     /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
+        self.core.touches.prune();
         gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
     }
 
@@ -295,18 +301,49 @@ impl StoreCore {
     }
 
     /// Deletes `target` (and, with auto GC, its cascade); the caller holds the gate alone.
+    /// `index.json` is written before anything is unlinked, whatever the autosave policy.
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let contents = &self.contents;
-        let doomed = delete::doomed(contents, target, self.options.is_auto_gc()).await?;
+        self.touches.prune();
+        let doomed =
+            delete::doomed(contents, target, self.options.is_auto_gc(), &self.touches).await?;
         let forgotten = delete::forget(contents, &doomed);
         if !forgotten.is_empty() {
+            // Recorded as a change (under `Always` this is the write itself).
             if let Err(e) = self.index_changed().await {
                 // Nothing was unlinked yet: put what was forgotten back so memory matches disk.
                 delete::restore(contents, forgotten);
                 return Err(e);
             }
         }
+        // Under `Manual` and `Debounce` too: a crash after the unlinks must not leave an
+        // `index.json` naming what they removed. Even with nothing forgotten now, an earlier
+        // unsaved untag may have dropped the last reference to a doomed digest that the file on
+        // disk still names.
+        if let Err(e) = saved(self.saver.flush_now().await) {
+            delete::restore(contents, forgotten);
+            return Err(e);
+        }
         delete::unlink(contents, &doomed).await
+    }
+
+    /// Records that a push or commit of `desc` ended with `result`: stored, or found already
+    /// stored (whose file then gets a fresh modification time, so that other processes see it
+    /// as young too). See [`in_flight`].
+    fn touched(&self, desc: &Descriptor, result: &Result<()>) {
+        if !self.touches.is_on() {
+            return;
+        }
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                if let Ok(digest) = descriptor::validate(desc) {
+                    in_flight::refresh_mtime(&self.contents.blobs().path(&digest));
+                }
+            }
+            Err(_) => return,
+        }
+        self.touches.touch(desc.digest().as_ref());
     }
 }
 
@@ -331,13 +368,17 @@ impl CommitStaged for StoreCore {
         } else {
             None
         };
-        match blob::publish::publish_staged(self.contents.blobs(), staging, &digest).await {
+        let published =
+            blob::publish::publish_staged(self.contents.blobs(), staging, &digest).await;
+        match &published {
             // Same digest, same bytes: stored before by a push, a commit or another process.
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.clone()),
         }
-        self.record(desc, successors).await
+        self.record(desc, successors).await?;
+        self.touched(desc, &published);
+        Ok(())
     }
 }
 
@@ -354,7 +395,13 @@ impl ReadOnlyStorage for Store {
     async fn exists(&self, target: &Descriptor) -> Result<bool> {
         let digest = descriptor::validate(target)?;
         let _gate = self.core.gate.read().await;
-        Ok(self.core.contents.stat(&digest)?.is_some())
+        let found = self.core.contents.stat(&digest)?.is_some();
+        if found {
+            // A copy checks `exists` and skips what is there: what it found, the image it is
+            // copying needs (see `in_flight`).
+            self.core.touches.touch(digest.as_str());
+        }
+        Ok(found)
     }
 }
 
@@ -362,7 +409,9 @@ impl ReadOnlyStorage for Store {
 impl Pusher for Store {
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         let _gate = self.core.gate.read().await;
-        self.core.push(expected, content).await
+        let result = self.core.push(expected, content).await;
+        self.core.touched(expected, &result);
+        result
     }
 }
 

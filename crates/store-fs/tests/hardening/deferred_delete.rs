@@ -11,7 +11,6 @@ use store_core::{Deleter, ErrorKind, Resolver, Tagger};
 use store_fs::{ReadOnlyStore, Store, StoreOptions};
 
 #[tokio::test]
-#[ignore = "hardening: fails until a delete saves index.json before unlinking under every policy"]
 async fn after_a_deferred_delete_the_layout_on_disk_names_no_missing_blob() {
     for (auto_gc, policy) in [
         (true, AutoSave::Manual),

@@ -10,7 +10,6 @@ use store_core::{Deleter, ErrorKind, Tagger};
 use store_fs::Store;
 
 #[tokio::test]
-#[ignore = "hardening: fails until the delete cascade spares blobs a push is still using"]
 async fn deleting_an_image_spares_the_layers_of_an_image_being_pushed() {
     let dir = tempfile::tempdir().unwrap();
     // Defaults: auto GC on, gc grace one hour.

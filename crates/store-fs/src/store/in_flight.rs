@@ -1,0 +1,154 @@
+//! Content in flight: which blobs pushes (and `exists` checks that found them) touched recently,
+//! so that a delete's cascade can tell a layer an image still on its way needs from one its
+//! deleted manifest left behind. A copy pushes (or finds) every layer first and its manifest
+//! last; until the manifest arrives, nothing in the graph says the layers are wanted.
+//!
+//! In this process the order is exact: every touch takes the next number of a sequence, so no
+//! clock granularity can make two touches look simultaneous. Across processes the blob file's
+//! modification time stands in for it: a push that finds its blob already stored refreshes the
+//! file's time, which `gc` of any process also reads as "young".
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// When and in which order a digest was last touched by this process.
+#[derive(Debug, Clone, Copy)]
+struct Touch {
+    seq: u64,
+    at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next: u64,
+    by_digest: HashMap<String, Touch>,
+    /// How many entries were left by the last prune: the map is pruned again once it doubles,
+    /// so memory stays bounded by the touches of about one grace period.
+    after_prune: usize,
+}
+
+/// The blobs this process touched within the grace period.
+#[derive(Debug)]
+pub(crate) struct Touches {
+    grace: Duration,
+    state: Mutex<State>,
+}
+
+impl Touches {
+    /// Touches kept for `grace`; with a zero grace nothing is recorded (nothing is ever spared).
+    pub(crate) fn new(grace: Duration) -> Self {
+        Touches {
+            grace,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Whether touches are recorded at all (the grace period is not zero).
+    pub(crate) fn is_on(&self) -> bool {
+        !self.grace.is_zero()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The map holds hints only; a panic elsewhere cannot make it unsafe to keep using.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a push, a commit or an `exists` check touched `digest` now.
+    pub(crate) fn touch(&self, digest: &str) {
+        if self.grace.is_zero() {
+            return;
+        }
+        let mut state = self.state();
+        state.next += 1;
+        let touch = Touch {
+            seq: state.next,
+            at: Instant::now(),
+        };
+        state.by_digest.insert(digest.to_string(), touch);
+        if state.by_digest.len() > 1024 && state.by_digest.len() > 2 * state.after_prune {
+            prune_locked(&mut state, self.grace);
+        }
+    }
+
+    /// Forgets touches older than the grace period.
+    pub(crate) fn prune(&self) {
+        prune_locked(&mut self.state(), self.grace);
+    }
+
+    fn seq(&self, digest: &str) -> Option<u64> {
+        let state = self.state();
+        let touch = state.by_digest.get(digest)?;
+        (touch.at.elapsed() < self.grace).then_some(touch.seq)
+    }
+
+    /// Whether the delete cascade must spare `child`, which it would otherwise remove because
+    /// every one of its predecessors, `parents` (blob path and digest each), is being deleted:
+    /// spared when a push touched it after every one of them was pushed, and less than the grace
+    /// period ago. Between touches of this process the order is exact; otherwise it is read from
+    /// the files' modification times, a tie sparing `child` only when this process touched it
+    /// (sparing costs only space until `gc`).
+    pub(crate) fn spares(&self, child: (&Path, &str), parents: &[(PathBuf, &str)]) -> bool {
+        if self.grace.is_zero() {
+            return false;
+        }
+        let child_seq = self.seq(child.1);
+        let child_time = mtime(child.0);
+        if child_seq.is_none() && !child_time.is_some_and(|time| age(time) < self.grace) {
+            // Older than the grace period, or already gone: nothing to protect.
+            return false;
+        }
+        parents
+            .iter()
+            .all(|(path, digest)| match (child_seq, self.seq(digest)) {
+                (Some(child), Some(parent)) => child > parent,
+                _ => match (child_time, mtime(path)) {
+                    (Some(child), Some(parent)) if child_seq.is_some() => child >= parent,
+                    (Some(child), Some(parent)) => child > parent,
+                    // A parent whose file cannot be read: nothing says the child is older.
+                    _ => true,
+                },
+            })
+    }
+}
+
+fn prune_locked(state: &mut State, grace: Duration) {
+    state
+        .by_digest
+        .retain(|_, touch| touch.at.elapsed() < grace);
+    state.after_prune = state.by_digest.len();
+}
+
+/// The modification time of the file at `path` (never following a link), if it can be read.
+fn mtime(path: &Path) -> Option<SystemTime> {
+    fs::symlink_metadata(path).ok()?.modified().ok()
+}
+
+fn age(time: SystemTime) -> Duration {
+    SystemTime::now()
+        .duration_since(time)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Sets the modification time of the blob file at `path` to now (never following a link), so
+/// that other processes' `gc` and delete see it as young. Best effort: a read-only layout, a
+/// file of another user or a file removed meanwhile is left as it is.
+pub(crate) fn refresh_mtime(path: &Path) {
+    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call; a null `times`
+    // means "now" for both timestamps.
+    let _ = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            std::ptr::null(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+}
