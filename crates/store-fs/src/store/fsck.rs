@@ -1,5 +1,7 @@
-//! Consistency check: re-hash every blob and walk everything `index.json` reaches. Reports,
-//! never modifies.
+//! Consistency check: re-hash every blob ([`scan`], beside any other operation) and walk
+//! everything `index.json` reaches ([`walk`], which the store runs while no delete or gc of its
+//! own can). Reports, never modifies. A blob removed by a concurrent delete or gc is neither an
+//! error nor reported.
 
 use crate::blob::read::open_blob;
 use crate::index::codec::parse_index;
@@ -59,8 +61,23 @@ impl FsckReport {
     }
 }
 
-/// The blocking check of a layout directory.
-pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
+/// What [`scan`] found: the report so far and the blobs it listed (and that were still there
+/// when it read them).
+pub(crate) struct Scan {
+    report: FsckReport,
+    on_disk: BTreeSet<String>,
+}
+
+/// How many times [`walk`] walks again when another process changed `index.json` during a walk
+/// that found blobs missing.
+const WALKS: usize = 3;
+
+/// The first, blocking half of the check of a layout directory: `oci-layout`, and every blob
+/// listed re-hashed against its name. A blob that vanishes between the listing and its read
+/// (a concurrent delete or gc removed it) is skipped: neither an error nor counted.
+///
+/// Errors: `Io` when a blob directory cannot be listed or a blob read.
+pub(crate) fn scan(layout: &Layout) -> Result<Scan> {
     let mut report = FsckReport::default();
     let layout_path = layout.layout_path();
     match fs::read(&layout_path) {
@@ -90,21 +107,59 @@ pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
             let Ok(digest) = ValidDigest::parse(&format!("{}:{hex}", algorithm.name())) else {
                 continue;
             };
-            report.blobs_checked += 1;
-            if !hashes_to(&entry.path(), &digest)? {
-                report.corrupt.push(digest.to_string());
+            match hashes_to(&entry.path(), &digest) {
+                Ok(true) => {}
+                Ok(false) => report.corrupt.push(digest.to_string()),
+                // Removed since the listing: not part of the layout any more.
+                Err(e) if e.kind() == store_core::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
             }
+            report.blobs_checked += 1;
             on_disk.insert(digest.to_string());
         }
     }
+    Ok(Scan { report, on_disk })
+}
 
+/// The second, blocking half of the check: reads `index.json` and walks everything it reaches
+/// (presence, sizes, manifests that parse), then reports as orphans the blobs [`scan`] listed
+/// that the walk did not reach and that are still there. The store runs it while no delete or
+/// gc of its own can run, so it sees one state of the index; when blobs are missing and
+/// another process changed `index.json` meanwhile, the walk is made again (up to [`WALKS`]
+/// times in all), and the last one is reported.
+///
+/// Errors: `Io` when a manifest cannot be read.
+pub(crate) fn walk(layout: &Layout, scan: Scan) -> Result<FsckReport> {
+    let Scan { report, on_disk } = scan;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (walked, index_bytes) = walk_once(layout, report.clone(), &on_disk)?;
+        if walked.missing.is_empty() || attempt >= WALKS {
+            return Ok(walked);
+        }
+        let now = fs::read(layout.index_path()).ok();
+        if now == index_bytes {
+            return Ok(walked);
+        }
+    }
+}
+
+/// One walk of `index.json` (see [`walk`]); returns the report and the `index.json` bytes it
+/// read.
+fn walk_once(
+    layout: &Layout,
+    mut report: FsckReport,
+    on_disk: &BTreeSet<String>,
+) -> Result<(FsckReport, Option<Vec<u8>>)> {
     let index_path = layout.index_path();
-    let doc = match fs::read(&index_path) {
-        Ok(bytes) => match parse_index(&index_path, &bytes) {
+    let index_bytes = fs::read(&index_path);
+    let doc = match &index_bytes {
+        Ok(bytes) => match parse_index(&index_path, bytes) {
             Ok(doc) => {
                 report
                     .warnings
-                    .extend(index_warnings(&index_path.display().to_string(), &bytes));
+                    .extend(index_warnings(&index_path.display().to_string(), bytes));
                 Some(doc)
             }
             Err(e) => {
@@ -155,6 +210,11 @@ pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
         }
         let body = match fs::read(&path) {
             Ok(body) => body,
+            // Removed by another process since the stat above.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing.insert(digest.to_string());
+                continue;
+            }
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
         let conforms = if config {
@@ -183,10 +243,17 @@ pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
     report.size_mismatch = mis_sized.into_iter().collect();
     report.invalid_manifests = invalid.into_iter().collect();
     report.orphaned = on_disk
-        .into_iter()
-        .filter(|d| !reached.contains(d))
+        .iter()
+        .filter(|d| !reached.contains(*d) && still_there(layout, d))
+        .cloned()
         .collect();
-    Ok(report)
+    Ok((report, index_bytes.ok()))
+}
+
+/// Whether the blob `digest` (listed earlier) is still on disk.
+fn still_there(layout: &Layout, digest: &str) -> bool {
+    ValidDigest::parse(digest)
+        .is_ok_and(|digest| fs::symlink_metadata(layout.blob_path(&digest)).is_ok())
 }
 
 /// What the image spec requires of the `schemaVersion` of `value`: a warning unless it is 2.

@@ -201,7 +201,12 @@ impl Store {
     /// Errors: `Io` when the layout cannot be listed or read.
     pub async fn fsck(&self) -> Result<FsckReport> {
         let layout = self.core.contents.layout().clone();
-        let mut report = spawn_blocking(move || fsck::check(&layout)).await?;
+        // Re-hashing runs beside everything; the walk of `index.json` runs while no delete or
+        // gc of this store can, so it sees one state of the index and what it names.
+        let scan = spawn_blocking(move || fsck::scan(&layout)).await?;
+        let layout = self.core.contents.layout().clone();
+        let _gate = self.core.gate.read().await;
+        let mut report = spawn_blocking(move || fsck::walk(&layout, scan)).await?;
         if let Some(note) = &self.core.open_note {
             report.warnings.insert(0, note.clone());
         }

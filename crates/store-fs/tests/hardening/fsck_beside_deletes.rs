@@ -16,7 +16,6 @@ const ROUNDS: u64 = 4;
 const IMAGES: u64 = 24;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hardening: fails until fsck tolerates blobs deleted under it"]
 async fn fsck_beside_deletes_reports_a_consistent_view() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).await.unwrap());
