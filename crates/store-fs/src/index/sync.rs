@@ -160,6 +160,15 @@ impl IndexFile {
                     None => index.drop_key(key),
                 }
             }
+            // A tag dropped above leaves its digest in memory, where it now shows as an
+            // untagged entry; when the merge has no such entry either, the other writer deleted
+            // the manifest (a delete removes every reference), and keeping the entry would bring
+            // back a manifest whose files it unlinked.
+            for (key, entry) in index.entries() {
+                if entry.untagged && !ours.contains_key(&key) && !merged.contains_key(&key) {
+                    index.drop_key(&key);
+                }
+            }
         }
         index.set_top(doc.top);
         *disk = DiskView {

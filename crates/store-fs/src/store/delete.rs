@@ -7,11 +7,10 @@
 //! needs (see [`super::in_flight`]).
 
 use super::contents::Contents;
-use super::in_flight::Touches;
+use super::in_flight::{Sparer, Touches};
 use oci_spec::image::Descriptor;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
 use store_core::descriptor::{self, is_manifest};
 use store_core::digest::ValidDigest;
 use store_core::{Error, ErrorKind, Result};
@@ -39,7 +38,7 @@ pub(crate) async fn doomed(
         )));
     }
     if auto_gc {
-        cascade(contents, target, touches).await
+        Ok(cascade(contents, target, touches).await?.doomed)
     } else {
         Ok(vec![target.clone()])
     }
@@ -98,17 +97,15 @@ pub(crate) async fn unlink(contents: &Contents, doomed: &[Descriptor]) -> Result
 /// Linear in the nodes and edges it visits: each doomed node's successors are visited once, and
 /// a child's predecessors are counted once, when it is first reached; it is doomed when as many
 /// of its predecessors are.
-async fn cascade(
-    contents: &Contents,
-    target: &Descriptor,
-    touches: &Touches,
-) -> Result<Vec<Descriptor>> {
+async fn cascade(contents: &Contents, target: &Descriptor, touches: &Touches) -> Result<Cascade> {
     let graph = contents.graph();
     let mut doomed: Vec<Descriptor> = Vec::new();
     let mut doomed_set: HashSet<String> = HashSet::new();
     // For each child reached: how many of its predecessors are not doomed yet.
     let mut undoomed_parents: HashMap<String, usize> = HashMap::new();
     let mut queue: VecDeque<Descriptor> = VecDeque::from([target.clone()]);
+    let mut work = 0;
+    let mut sparer = touches.sparer(contents.blobs());
     while let Some(head) = queue.pop_front() {
         let head_key = head.digest().to_string();
         if !doomed_set.insert(head_key.clone()) {
@@ -116,6 +113,7 @@ async fn cascade(
         }
         if is_manifest(&head) {
             for predecessor in graph.predecessors(&head) {
+                work += 1;
                 if doomed_set.contains(predecessor.digest().as_ref()) {
                     continue;
                 }
@@ -125,6 +123,7 @@ async fn cascade(
             }
         }
         for child in graph.successors(&head_key).unwrap_or_default() {
+            work += 1;
             let key = child.digest().as_ref();
             if doomed_set.contains(key) {
                 continue;
@@ -137,6 +136,7 @@ async fn cascade(
                     };
                     // `head` is still in the graph, so it is one of them.
                     let count = graph.predecessors(&present).len();
+                    work += count;
                     undoomed_parents.entry(key.to_string()).or_insert(count)
                 }
             };
@@ -147,31 +147,90 @@ async fn cascade(
             let Some(present) = graph.get(key) else {
                 continue;
             };
-            if !spared(contents, touches, &present) {
+            if !spared(contents, &mut sparer, &present) {
                 queue.push_back(present);
             }
         }
         doomed.push(head);
     }
-    Ok(doomed)
+    Ok(Cascade { doomed, work })
 }
 
-/// Whether `touches` spares `child`, all of whose predecessors are doomed.
-fn spared(contents: &Contents, touches: &Touches, child: &Descriptor) -> bool {
-    if !touches.is_on() {
+/// What [`cascade`] found, and how much it looked at to find it.
+struct Cascade {
+    doomed: Vec<Descriptor>,
+    /// Edges followed and predecessors counted; what makes the cascade's cost, which the tests
+    /// measure this way rather than by a clock (only they read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    work: usize,
+}
+
+/// Whether `sparer` spares `child`, all of whose predecessors are doomed.
+fn spared(contents: &Contents, sparer: &mut Sparer<'_>, child: &Descriptor) -> bool {
+    if !sparer.is_on() {
         return false;
     }
     let Ok(child_digest) = ValidDigest::from_digest(child.digest()) else {
         return false;
     };
     let parents = contents.graph().predecessors(child);
-    let parents: Vec<(PathBuf, &str)> = parents
-        .iter()
-        .filter_map(|p| {
-            let digest = ValidDigest::from_digest(p.digest()).ok()?;
-            Some((contents.blobs().path(&digest), p.digest().as_ref()))
-        })
-        .collect();
-    let path = contents.blobs().path(&child_digest);
-    touches.spares((&path, child_digest.as_str()), &parents)
+    sparer.spares(&child_digest, &parents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::prepare_root;
+    use std::time::Duration;
+    use store_core::descriptor::OCI_MANIFEST;
+
+    fn desc(media_type: &str, n: usize) -> Descriptor {
+        let digest = format!("sha256:{n:064x}");
+        Descriptor::new(
+            media_type.into(),
+            n as u64,
+            oci_spec::image::Digest::try_from(digest.as_str()).unwrap(),
+        )
+    }
+
+    /// The cascade of a manifest of `layers` layers, half of them also listed by a second
+    /// manifest: what it dooms and how much it looked at.
+    async fn cascade_of(layers: usize) -> (usize, usize, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let (layout, _) = prepare_root(dir.path(), false).unwrap();
+        let contents = Contents::new(layout, false);
+        let graph = contents.graph();
+        let blobs: Vec<Descriptor> = (1..=layers)
+            .map(|n| desc("application/octet-stream", n))
+            .collect();
+        for blob in &blobs {
+            graph.insert(blob, Vec::new());
+        }
+        let target = desc(OCI_MANIFEST, layers + 1);
+        let other = desc(OCI_MANIFEST, layers + 2);
+        graph.insert(&target, blobs.clone());
+        graph.insert(&other, blobs[..layers / 2].to_vec());
+        let edges = layers + layers / 2;
+        let found = cascade(&contents, &target, &Touches::new(Duration::ZERO))
+            .await
+            .unwrap();
+        (found.doomed.len(), found.work, edges)
+    }
+
+    #[tokio::test]
+    async fn the_cascade_is_linear_in_the_edges_it_visits() {
+        let (doomed, small, edges) = cascade_of(2_000).await;
+        assert_eq!(doomed, 1 + 1_000, "the target and its unshared layers");
+        // Each edge of the target is followed once and each layer's predecessors (at most two)
+        // counted once.
+        assert!(small <= 2 * edges, "{small} steps for {edges} edges");
+        let (doomed, large, edges) = cascade_of(8_000).await;
+        assert_eq!(doomed, 1 + 4_000);
+        assert!(large <= 2 * edges, "{large} steps for {edges} edges");
+        assert_eq!(
+            large,
+            4 * small,
+            "four times the layers, four times the work"
+        );
+    }
 }

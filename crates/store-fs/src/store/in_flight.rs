@@ -8,13 +8,16 @@
 //! modification time stands in for it: a push that finds its blob already stored refreshes the
 //! file's time, which `gc` of any process also reads as "young".
 
+use crate::blob::Blobs;
+use oci_spec::image::Descriptor;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
+use store_core::digest::ValidDigest;
 
 /// When and in which order a digest was last touched by this process.
 #[derive(Debug, Clone, Copy)]
@@ -86,33 +89,70 @@ impl Touches {
         (touch.at.elapsed() < self.grace).then_some(touch.seq)
     }
 
-    /// Whether the delete cascade must spare `child`, which it would otherwise remove because
-    /// every one of its predecessors, `parents` (blob path and digest each), is being deleted:
-    /// spared when a push touched it after every one of them was pushed, and less than the grace
-    /// period ago. Between touches of this process the order is exact; otherwise it is read from
-    /// the files' modification times, a tie sparing `child` only when this process touched it
-    /// (sparing costs only space until `gc`).
-    pub(crate) fn spares(&self, child: (&Path, &str), parents: &[(PathBuf, &str)]) -> bool {
-        if self.grace.is_zero() {
+    /// The judge of one delete's cascade over the blobs of `blobs`.
+    pub(crate) fn sparer<'a>(&'a self, blobs: &'a Blobs) -> Sparer<'a> {
+        Sparer {
+            touches: self,
+            blobs,
+            parent_times: HashMap::new(),
+        }
+    }
+}
+
+/// Decides, for one delete, which blobs its cascade spares; remembers the parents' file times it
+/// read (a manifest's layers share it as their parent).
+pub(crate) struct Sparer<'a> {
+    touches: &'a Touches,
+    blobs: &'a Blobs,
+    parent_times: HashMap<String, Option<SystemTime>>,
+}
+
+impl Sparer<'_> {
+    /// Whether anything can be spared at all (the grace period is not zero).
+    pub(crate) fn is_on(&self) -> bool {
+        self.touches.is_on()
+    }
+
+    /// Whether the cascade must spare `child`, which it would otherwise remove because every
+    /// one of its predecessors, `parents`, is being deleted: spared when a push (or an `exists`
+    /// that found it) touched it after every one of them was pushed, less than the grace period
+    /// ago. Between touches of this process the order is exact; otherwise (or when another
+    /// process may have touched it since) it is read from the files' modification times, a tie
+    /// sparing `child` only when this process touched it and not the parent (sparing costs only
+    /// space until `gc`).
+    pub(crate) fn spares(&mut self, child: &ValidDigest, parents: &[Descriptor]) -> bool {
+        let touches = self.touches;
+        if !touches.is_on() {
             return false;
         }
-        let child_seq = self.seq(child.1);
-        let child_time = mtime(child.0);
-        if child_seq.is_none() && !child_time.is_some_and(|time| age(time) < self.grace) {
+        let child_seq = touches.seq(child.as_str());
+        let child_time = mtime(&self.blobs.path(child));
+        if child_seq.is_none() && child_time.is_none_or(|time| age(time) >= touches.grace) {
             // Older than the grace period, or already gone: nothing to protect.
             return false;
         }
-        parents
-            .iter()
-            .all(|(path, digest)| match (child_seq, self.seq(digest)) {
+        parents.iter().all(|parent| {
+            let key = parent.digest().as_ref();
+            let parent_seq = touches.seq(key);
+            if let (Some(child), Some(parent)) = (child_seq, parent_seq) {
+                if child > parent {
+                    return true;
+                }
+            }
+            let blobs = self.blobs;
+            let parent_time = *self
+                .parent_times
+                .entry(key.to_string())
+                .or_insert_with(|| parent_mtime(blobs, parent));
+            match (child_time, parent_time) {
+                (Some(child), Some(parent)) if child_seq.is_some() && parent_seq.is_none() => {
+                    child >= parent
+                }
                 (Some(child), Some(parent)) => child > parent,
-                _ => match (child_time, mtime(path)) {
-                    (Some(child), Some(parent)) if child_seq.is_some() => child >= parent,
-                    (Some(child), Some(parent)) => child > parent,
-                    // A parent whose file cannot be read: nothing says the child is older.
-                    _ => true,
-                },
-            })
+                // A parent whose file cannot be read: nothing says the child is older.
+                _ => true,
+            }
+        })
     }
 }
 
@@ -121,6 +161,12 @@ fn prune_locked(state: &mut State, grace: Duration) {
         .by_digest
         .retain(|_, touch| touch.at.elapsed() < grace);
     state.after_prune = state.by_digest.len();
+}
+
+/// The modification time of the blob file of `desc`, if it can be read.
+fn parent_mtime(blobs: &Blobs, desc: &Descriptor) -> Option<SystemTime> {
+    let digest = ValidDigest::from_digest(desc.digest()).ok()?;
+    mtime(&blobs.path(&digest))
 }
 
 /// The modification time of the file at `path` (never following a link), if it can be read.

@@ -46,6 +46,41 @@ async fn after_a_deferred_delete_the_layout_on_disk_names_no_missing_blob() {
     }
 }
 
+/// Another process that loaded the deleted image's tag before the delete, and writes
+/// `index.json` after it, does not bring the deleted manifest back as an untagged entry.
+#[tokio::test]
+async fn another_process_writing_after_a_delete_does_not_bring_the_manifest_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let a = Image::new(1, &pattern(2048, 2));
+    let b = Image::new(2, &pattern(2048, 3));
+    a.push(&store).await;
+    store.tag(&a.manifest.0, "a").await.unwrap();
+    let other = Store::open(dir.path()).await.unwrap();
+
+    store.delete(&a.manifest.0).await.unwrap();
+    b.push(&other).await;
+    other.tag(&b.manifest.0, "b").await.unwrap();
+
+    let listed: Vec<String> = other
+        .entries()
+        .iter()
+        .map(|d| d.digest().to_string())
+        .collect();
+    assert_eq!(listed, vec![b.manifest.0.digest().to_string()]);
+    let report = on_disk_fsck(dir.path()).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(
+        ReadOnlyStore::open(dir.path())
+            .await
+            .unwrap()
+            .entries()
+            .len(),
+        1,
+        "index.json names B only"
+    );
+}
+
 /// fsck of the layout as it is on disk, by a second store (opening with autosave off so that it
 /// writes nothing).
 async fn on_disk_fsck(root: &std::path::Path) -> store_fs::FsckReport {
