@@ -33,7 +33,9 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    /// When `index.json` is written after a change (default [`AutoSave::Always`]).
+    /// When `index.json` is written after a change (default [`AutoSave::Always`]). `delete`
+    /// and `gc` always write `index.json` before they unlink anything, whatever the policy
+    /// (pending changes are written with it).
     pub fn autosave(mut self, policy: AutoSave) -> Self {
         self.autosave = policy;
         self
@@ -59,6 +61,13 @@ impl StoreOptions {
 
     /// Unreferenced blobs and `ingest/` temp files younger than this are spared by `gc`,
     /// because another process may be about to reference them (default [`DEFAULT_GC_GRACE`]).
+    /// A push that finds its blob already stored makes the file young again.
+    ///
+    /// It also bounds what a delete's cascade spares: a blob touched by a push (stored or found
+    /// already there), a commit or an `exists` that found it, after the deleted manifest was
+    /// pushed and less than this ago, is left to `gc` (an image being copied in still needs
+    /// it). With zero, nothing is spared: tasks of one process that push an image sharing
+    /// blobs with one being deleted race, and must order themselves.
     pub fn gc_grace(mut self, grace: Duration) -> Self {
         self.gc_grace = grace;
         self

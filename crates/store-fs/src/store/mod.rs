@@ -184,8 +184,12 @@ impl Store {
     /// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes
     /// (to any depth); blob files the store never knew; and temp files in `ingest/` left by
     /// crashed pushes. Files younger than the grace period ([`StoreOptions::gc_grace`]) are
-    /// spared, as is anything under `blobs/` that is not a file named like a digest. Saves the
-    /// pruned `index.json`. Runs alone (no push, commit, tag or read meanwhile).
+    /// spared (a push that finds its blob already stored makes the file young again), as is
+    /// anything under `blobs/` that is not a file named like a digest. Saves the pruned
+    /// `index.json` before it removes any file, whatever the autosave policy. Runs alone (no
+    /// push, commit, tag or read meanwhile). A reader opened before the removal of its blob
+    /// keeps reading the complete, verified content (POSIX unlink semantics); a fetch started
+    /// after it gets `NotFound`.
     ///
     /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
@@ -196,7 +200,12 @@ impl Store {
 
     /// Checks the layout on disk: `oci-layout`; every blob re-hashed against its name; every
     /// `index.json` entry and every descriptor reachable from it present with the right size
-    /// and, for manifests, parsable. Never modifies anything; runs beside other operations.
+    /// and, for manifests, parsable. Never modifies anything; runs beside other operations: a
+    /// blob removed by a concurrent delete or gc is neither an error nor reported, and the walk
+    /// of `index.json` sees one consistent state (it runs while no delete or gc of this store
+    /// can, and is made again, up to three times, when another process changed `index.json`
+    /// during a walk that found blobs missing). What `index.json` on disk names is checked:
+    /// under `Manual` or `Debounce` autosave, unsaved changes are not.
     ///
     /// Errors: `Io` when the layout cannot be listed or read.
     pub async fn fsck(&self) -> Result<FsckReport> {
@@ -389,6 +398,13 @@ impl CommitStaged for StoreCore {
 
 #[async_trait]
 impl Fetcher for Store {
+    /// Opens the blob of `target` for a verified read (size and digest checked as it is read).
+    /// A reader opened before a delete or gc removes the blob keeps reading the complete,
+    /// verified content (POSIX unlink semantics: the open file outlives its name); a fetch
+    /// started after the removal gets `NotFound`.
+    ///
+    /// Errors: `InvalidDigest`; `NotFound`; `Mismatch` (size now, digest while reading);
+    /// `InvalidLayout` for a symbolic link; `Io`.
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         let _gate = self.core.gate.read().await;
         self.core.contents.fetch(target).await
@@ -397,6 +413,11 @@ impl Fetcher for Store {
 
 #[async_trait]
 impl ReadOnlyStorage for Store {
+    /// Whether the blob of `target` is stored. One found is remembered as touched, as a push
+    /// that finds it is: a copy skips what `exists` finds, and until the copy's manifest
+    /// arrives, a delete's cascade spares it (see [`Deleter::delete`](Store#method.delete)).
+    ///
+    /// Errors: `InvalidDigest`; `Io` when the path cannot be inspected.
     async fn exists(&self, target: &Descriptor) -> Result<bool> {
         let digest = descriptor::validate(target)?;
         let _gate = self.core.gate.read().await;
@@ -412,6 +433,14 @@ impl ReadOnlyStorage for Store {
 
 #[async_trait]
 impl Pusher for Store {
+    /// Verifies and stores `content` as `expected`; see the README section on the layout store.
+    /// A push that finds the blob already stored returns `AlreadyExists` and makes the blob
+    /// young again: its file's modification time is set to now (best effort), so that `gc`
+    /// and other processes' deletes within [`StoreOptions::gc_grace`] spare it, and this
+    /// store's delete cascade spares it too until the manifest that needs it arrives.
+    ///
+    /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `Mismatch`, `InvalidManifest`,
+    /// `AlreadyExists`, `Io`.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         let _gate = self.core.gate.read().await;
         let result = self.core.push(expected, content).await;
@@ -478,6 +507,29 @@ impl PredecessorFinder for Store {
 
 #[async_trait]
 impl Deleter for Store {
+    /// Deletes `target`; with auto GC ([`StoreOptions::auto_gc`], the default) also its
+    /// referrers (tagged or not, as oras-go does) and every blob left with no predecessor and
+    /// no tag. The cascade is worked out first (linear in the nodes and edges it visits), then
+    /// `index.json` is written without the deleted entries, under every autosave policy (the
+    /// one exception to `Manual` and `Debounce`; other pending changes are written with it),
+    /// and only then are files unlinked: a crash at any point never leaves `index.json` naming
+    /// a removed blob. Runs alone (no push, tag or read of this store meanwhile).
+    ///
+    /// Content in flight: the cascade spares a blob that a push (stored, or found already
+    /// there), a [`BlobWriter`] commit or an `exists` that found it touched after every deleted
+    /// manifest that lists it was pushed, less than [`StoreOptions::gc_grace`] ago: an image
+    /// being copied in (layers first, manifest last) keeps the layers it shares with the
+    /// deleted one. Such blobs are left to [`Store::gc`]. In this process the order is exact;
+    /// across processes it is read from the files' modification times. With `gc_grace` zero
+    /// nothing is spared: tasks of one process that push an image sharing blobs with one being
+    /// deleted race, and must order themselves.
+    ///
+    /// A reader opened before the delete keeps reading the complete, verified content (POSIX
+    /// unlink semantics); a fetch started after it gets `NotFound`.
+    ///
+    /// Errors: `InvalidDigest`; `NotFound` when `target` is not stored; `Io` from the write of
+    /// `index.json` (nothing is removed then) or from an unlink; fetch and parse errors of a
+    /// present manifest.
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let _alone = self.core.gate.write().await;
         self.core.delete(target).await
