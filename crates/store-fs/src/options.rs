@@ -61,7 +61,8 @@ impl StoreOptions {
 
     /// Unreferenced blobs and `ingest/` temp files younger than this are spared by `gc`,
     /// because another process may be about to reference them (default [`DEFAULT_GC_GRACE`]).
-    /// A push that finds its blob already stored makes the file young again.
+    /// A push that finds its blob already stored makes the file young again, and this store's
+    /// own `gc` also keeps what its pushes, commits and `exists` touched within the period.
     ///
     /// It also bounds what a delete's cascade spares: a blob touched by a push (stored or found
     /// already there), a commit or an `exists` that found it, after the deleted manifest was

@@ -34,10 +34,16 @@ pub struct GcReport {
 /// any depth); blob files the store never knew; and temp files in `ingest/` left by crashed
 /// pushes. Files younger than `grace` are spared, as is anything under `blobs/` that is not a
 /// file named like a digest. Saves the pruned `index.json`. The caller makes sure nothing else
-/// of this store runs meanwhile.
+/// of this store runs meanwhile. `touched` are the digests this process's pushes, commits and
+/// `exists` touched within the grace period: kept with what they reach, as young files are (an
+/// `exists` that found an old layer leaves its file's time as it was).
 ///
 /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
-pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result<GcReport> {
+pub(crate) async fn collect(
+    contents: &Arc<Contents>,
+    grace: Duration,
+    touched: Vec<String>,
+) -> Result<GcReport> {
     let pooled = Arc::clone(contents);
     // The index lock is held from the merge to the end of the sweep: another process's
     // index write waits, so nothing it references can be swept from under it; what it
@@ -50,7 +56,7 @@ pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result
     })
     .await?;
     contents.learn_all(&learnt).await;
-    let reachable = mark(contents, grace).await?;
+    let reachable = mark(contents, grace, touched).await?;
 
     let mut report = GcReport::default();
     let index = contents.index();
@@ -83,11 +89,18 @@ pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result
     Ok(report)
 }
 
-/// The digests reachable from the tags, plus untagged manifests whose subject is reachable
-/// (and what they reach), repeated until nothing is added.
-async fn mark(contents: &Contents, grace: Duration) -> Result<HashSet<String>> {
+/// The digests reachable from the tags and from `touched`, plus untagged manifests whose subject
+/// is reachable (and what they reach), repeated until nothing is added.
+async fn mark(
+    contents: &Contents,
+    grace: Duration,
+    touched: Vec<String>,
+) -> Result<HashSet<String>> {
     let index = contents.index();
     let mut reachable = HashSet::new();
+    for digest in touched {
+        walk(contents, &digest, &mut reachable);
+    }
     let mut candidates: HashMap<String, String> = HashMap::new();
     for (reference, desc) in index.references() {
         let digest = desc.digest().to_string();

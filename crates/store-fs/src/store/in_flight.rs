@@ -83,6 +83,17 @@ impl Touches {
         prune_locked(&mut self.state(), self.grace);
     }
 
+    /// The digests touched within the grace period.
+    pub(crate) fn recent(&self) -> Vec<String> {
+        let state = self.state();
+        state
+            .by_digest
+            .iter()
+            .filter(|(_, touch)| touch.at.elapsed() < self.grace)
+            .map(|(digest, _)| digest.clone())
+            .collect()
+    }
+
     fn seq(&self, digest: &str) -> Option<u64> {
         let state = self.state();
         let touch = state.by_digest.get(digest)?;

@@ -184,8 +184,9 @@ impl Store {
     /// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes
     /// (to any depth); blob files the store never knew; and temp files in `ingest/` left by
     /// crashed pushes. Files younger than the grace period ([`StoreOptions::gc_grace`]) are
-    /// spared (a push that finds its blob already stored makes the file young again), as is
-    /// anything under `blobs/` that is not a file named like a digest. Saves the pruned
+    /// spared (a push that finds its blob already stored makes the file young again), as are
+    /// blobs this store's pushes, commits and `exists` touched within that period (with what
+    /// they reach), and anything under `blobs/` that is not a file named like a digest. Saves the pruned
     /// `index.json` before it removes any file, whatever the autosave policy. Runs alone (no
     /// push, commit, tag or read meanwhile). A reader opened before the removal of its blob
     /// keeps reading the complete, verified content (POSIX unlink semantics); a fetch started
@@ -195,7 +196,13 @@ impl Store {
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
         self.core.touches.prune();
-        gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
+        let touched = self.core.touches.recent();
+        gc::collect(
+            &self.core.contents,
+            self.core.options.gc_grace_period(),
+            touched,
+        )
+        .await
     }
 
     /// Checks the layout on disk: `oci-layout`; every blob re-hashed against its name; every

@@ -4,7 +4,8 @@
 //! missing; B is never left tagged with a missing layer without anyone being told.
 
 use crate::common::Image;
-use crate::util::pattern;
+use crate::util::{blob_path, pattern};
+use std::time::{Duration, SystemTime};
 use store_core::content::{fetch_all, push_bytes};
 use store_core::{Deleter, ErrorKind, ReadOnlyStorage, Tagger};
 use store_fs::{Store, StoreOptions};
@@ -48,7 +49,8 @@ async fn deleting_an_image_spares_the_layers_of_an_image_being_pushed() {
     }
 }
 
-/// A copy asks `exists` and skips what is there: the layer it found is spared just the same.
+/// A copy asks `exists` and skips what is there: the layer it found is spared just the same, by
+/// the delete and by a gc before the manifest arrives.
 #[tokio::test]
 async fn a_layer_a_copy_found_with_exists_is_spared() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,6 +61,16 @@ async fn a_layer_a_copy_found_with_exists_is_spared() {
     a.push(&store).await;
     store.tag(&a.manifest.0, "a").await.unwrap();
 
+    // A was pushed long ago: its files are older than the grace period.
+    let long_ago = SystemTime::now() - Duration::from_secs(2 * 3600);
+    for d in [&a.config.0, &a.layer.0, &a.manifest.0] {
+        std::fs::File::options()
+            .write(true)
+            .open(blob_path(dir.path(), d))
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
     push_bytes(&store, &b.config.0, b.config.1.clone())
         .await
         .unwrap();
@@ -68,6 +80,8 @@ async fn a_layer_a_copy_found_with_exists_is_spared() {
         !store.exists(&a.config.0).await.unwrap(),
         "A's own config is still removed by the cascade"
     );
+    // A gc meanwhile keeps it too: the layer's file is old, but this store touched it.
+    store.gc().await.unwrap();
 
     push_bytes(&store, &b.manifest.0, b.manifest.1.clone())
         .await
@@ -107,7 +121,7 @@ async fn a_layer_another_process_pushed_again_is_spared() {
 
     // File times have the granularity of the kernel's clock tick: the other process's push
     // comes a few ticks later.
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let other = Store::open(dir.path()).await.unwrap();
     push_bytes(&other, &b.config.0, b.config.1.clone())
         .await
@@ -131,7 +145,7 @@ async fn a_layer_another_process_pushed_again_is_spared() {
 #[tokio::test]
 async fn with_a_zero_grace_nothing_is_spared() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions::default().gc_grace(std::time::Duration::ZERO);
+    let options = StoreOptions::default().gc_grace(Duration::ZERO);
     let store = Store::open_with(dir.path(), options).await.unwrap();
     let shared_layer = pattern(4096, 11);
     let a = Image::new(1, &shared_layer);
