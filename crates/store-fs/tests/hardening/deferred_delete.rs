@@ -91,3 +91,71 @@ async fn on_disk_fsck(root: &std::path::Path) -> store_fs::FsckReport {
     std::mem::drop(second);
     report
 }
+
+/// Names the layout the crash child works on; unset, [`crash_child`] does nothing.
+const CRASH_CHILD_ENV: &str = "OCISTORE_DEFERRED_DELETE_CHILD";
+/// Rounds of [`killed_while_deleting_under_manual_the_layout_names_no_missing_blob`].
+const CRASH_ROUNDS: u64 = 12;
+
+/// The crash child: under `Manual`, pushes and tags an image, saves, deletes the previous one,
+/// and so on until killed. Between a delete and the next save lies a whole push.
+#[test]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CRASH_CHILD_ENV) else {
+        return;
+    };
+    crate::util::current_thread().block_on(async move {
+        let options = StoreOptions::default().autosave(AutoSave::Manual);
+        let store = Store::open_with(&dir, options).await.expect("open");
+        let mut previous: Option<Image> = None;
+        for n in 0.. {
+            let image = Image::new(n, &pattern(2048, u64::from(n) + 100));
+            image.push(&store).await;
+            store
+                .tag(&image.manifest.0, &format!("t{n}"))
+                .await
+                .expect("tag");
+            store.save_index().await.expect("save");
+            if let Some(old) = previous.take() {
+                store.delete(&old.manifest.0).await.expect("delete");
+            }
+            previous = Some(image);
+        }
+    });
+}
+
+/// A process deleting under `Manual` and killed at any moment leaves a layout whose
+/// `index.json` names no missing blob.
+#[test]
+fn killed_while_deleting_under_manual_the_layout_names_no_missing_blob() {
+    use std::os::unix::process::ExitStatusExt;
+    for round in 0..CRASH_ROUNDS {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "deferred_delete::crash_child",
+                "--test-threads=1",
+            ])
+            .env(CRASH_CHILD_ENV, dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the first images: from 30 to about 250 ms.
+        std::thread::sleep(Duration::from_millis(30 + round * 19));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "round {round}: {status}"
+        );
+        let report = crate::util::current_thread().block_on(on_disk_fsck(dir.path()));
+        assert!(
+            report.missing.is_empty() && report.corrupt.is_empty(),
+            "round {round}: {report:?}"
+        );
+    }
+}
