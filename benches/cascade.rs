@@ -4,8 +4,8 @@
 //! exclusive gate), then the second manifest (every layer goes: the cascade plus N unlinks).
 //!
 //! `cargo bench -p ocistore-benches --bench cascade -- [--n N] [--rounds R]` (default N = 7000,
-//! R = 3) prints one JSON line per size, `{"layers":..,"cascade_ms":..,"cascade_and_unlinks_ms":..}`
-//! (the fastest of R rounds, each on a fresh layout: the lowest figure is the one least disturbed
+//! R = 3) prints one JSON line per size,
+//! `{"layers":..,"cascade_ms":..,"cascade_and_unlinks_ms":..}` (the fastest of R rounds, each on a fresh layout: the lowest figure is the one least disturbed
 //! by other load), and the ratios of the 4N figures to the N ones (about 4 when the cascade is
 //! linear). Relaxed (`durable(false)`), default gc grace (the in-flight checks run).
 

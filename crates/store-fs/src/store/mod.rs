@@ -4,7 +4,8 @@
 //! (shared for pushes, commits, tags and reads; exclusive for delete and gc), and records index
 //! changes through the autosave engine. The submodules do one job each and never use this file:
 //! [`contents`] (what the store holds and how `index.json` is read and written), [`delete`] (the
-//! cascade), [`gc`] (mark and sweep), [`fsck`] (the consistency check).
+//! cascade), [`gc`] (mark and sweep), [`fsck`] (the consistency check), [`in_flight`] (what
+//! pushes touched lately, which delete and gc spare).
 //!
 //! A push, top-down: [`Store::push`](Pusher::push) checks the descriptor and the manifest size
 //! limit, then [`crate::blob::ingest`] verifies and stages the bytes, [`crate::blob::publish`]
@@ -186,11 +187,11 @@ impl Store {
     /// crashed pushes. Files younger than the grace period ([`StoreOptions::gc_grace`]) are
     /// spared (a push that finds its blob already stored makes the file young again), as are
     /// blobs this store's pushes, commits and `exists` touched within that period (with what
-    /// they reach), and anything under `blobs/` that is not a file named like a digest. Saves the pruned
-    /// `index.json` before it removes any file, whatever the autosave policy. Runs alone (no
-    /// push, commit, tag or read meanwhile). A reader opened before the removal of its blob
-    /// keeps reading the complete, verified content (POSIX unlink semantics); a fetch started
-    /// after it gets `NotFound`.
+    /// they reach), and anything under `blobs/` that is not a file named like a digest. Saves
+    /// the pruned `index.json` before it removes any file, whatever the autosave policy. Runs
+    /// alone (no push, commit, tag or read meanwhile). A reader opened before the removal of
+    /// its blob keeps reading the complete, verified content (POSIX unlink semantics); a fetch
+    /// started after it gets `NotFound`.
     ///
     /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
