@@ -1,16 +1,14 @@
 //! [`ReadOnlyStore`]: an OCI image layout directory, or an uncompressed tar of one, opened for
 //! reading only.
 
-mod dir;
 pub(crate) mod tar;
 
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
 use crate::index::codec::{parse_index, IndexDocument};
 use crate::index::state::IndexState;
-use crate::layout::{self, Layout};
+use crate::layout::{self, Layout, LAYOUT_FILE_LIMIT_BYTES};
 use async_trait::async_trait;
-use dir::read_layout_file;
 use oci_spec::image::Descriptor;
 use std::io;
 use std::path::Path;
@@ -20,9 +18,6 @@ use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
 use store_core::{Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, TagLister};
 use tar::TarSource;
-
-/// The largest `oci-layout` file read (its one field fits in a few dozen bytes).
-const LAYOUT_FILE_LIMIT_BYTES: u64 = 64 << 10;
 
 /// The blobs of a read-only store.
 #[derive(Debug)]
@@ -60,7 +55,7 @@ impl Fetcher for Source {
     /// Opens the blob for a read that checks size and digest.
     ///
     /// Errors: `NotFound`; `Mismatch` when the stored size differs; `InvalidLayout` for a
-    /// symbolic link in a directory; `Io`.
+    /// symbolic link or anything but a regular file in a directory; `Io`.
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         let digest = descriptor::validate(target)?;
         match self {
@@ -137,12 +132,12 @@ fn open_source(path: &Path) -> Result<(Source, IndexDocument)> {
         Err(e) => return Err(Error::io(format!("inspecting {}", absolute.display()), e)),
     };
     if meta.is_dir() {
-        let layout = Layout::new(absolute);
-        layout::refuse_symlinked_dirs(&layout)?;
+        let layout = Layout::open(absolute)?;
+        // Opening the blob directories now refuses a link there at once (and keeps the handles);
+        // ingest/ is never used.
+        layout.open_dirs(false)?;
         let root = layout.root().to_path_buf();
-        let doc = check_layout(&root, |name, limit| {
-            read_layout_file(&root.join(name), limit)
-        })?;
+        let doc = check_layout(&root, |name, limit| layout.read_file(name, limit))?;
         Ok((Source::Dir(Blobs::new(layout, false)), doc))
     } else if meta.is_file() {
         let tar = TarSource::scan(&absolute)?;

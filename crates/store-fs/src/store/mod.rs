@@ -312,15 +312,18 @@ impl StoreCore {
 
 #[async_trait]
 impl CommitStaged for StoreCore {
-    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()> {
+    async fn commit_staged(&self, staging: &str, desc: &Descriptor) -> Result<()> {
         let _gate = self.gate.read().await;
         let digest = descriptor::validate(desc)?;
         refuse_oversized_manifest(desc)?;
         let successors = if is_manifest(desc) {
-            let path = staging.to_path_buf();
+            let layout = self.contents.layout().clone();
+            let name = staging.to_string();
             let body = spawn_blocking(move || {
-                std::fs::read(&path)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+                let ingest = blob::ingest_dir(&layout, false)?;
+                let path = layout.ingest_path().join(&name);
+                layout::read_file_in(ingest, &path, &name, Some(descriptor::MAX_MANIFEST_SIZE))?
+                    .ok_or_else(|| Error::not_found(path.display()))
             })
             .await?;
             Some(parse_successors(
