@@ -84,8 +84,11 @@ fn check_size(digest: &ValidDigest, actual: u64, size: u64) -> Result<()> {
 fn read_small(layout: &Layout, digest: &ValidDigest, size: u64) -> Result<Vec<u8>> {
     let (mut file, actual) = open_blob(layout, digest)?;
     check_size(digest, actual, size)?;
-    let mut out = Vec::with_capacity(size as usize);
-    file.read_to_end(&mut out)
+    // Exactly the size fstat gave: one read, where `read_to_end` would add a size-hint fstat, a
+    // seek and an end-of-file probe (a file cut short meanwhile is an error; the digest check
+    // covers one that changed).
+    let mut out = vec![0u8; size as usize];
+    file.read_exact(&mut out)
         .map_err(|e| io_err("reading", &layout.blob_path(digest), e))?;
     Ok(out)
 }

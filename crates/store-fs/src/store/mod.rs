@@ -47,6 +47,21 @@ use tokio::sync::RwLock;
 /// Blobs are streamed in and out with constant memory, verified on both ways, and published
 /// atomically; `index.json` is written atomically, when the [`autosave::AutoSave`] policy says.
 /// Pushes, tags, reads and [`BlobWriter`] commits run concurrently; `delete` and `gc` run alone.
+///
+/// The store never follows a symbolic link inside the layout, and never waits on a special file
+/// (the root itself may be a link: the user chose it). `blobs/`, `blobs/<alg>/`, `ingest/`,
+/// `index.json`, `index.json.lock` and `oci-layout` that are links, or not a directory or not a
+/// regular file as they should be (a FIFO, say), are refused with `InvalidLayout` naming them:
+/// at [`Store::open`] when they are there already, otherwise by the first operation that uses
+/// them (`push`, `tag`, `untag`, `delete`, [`Store::gc`], [`Store::save_index`],
+/// [`Store::blob_writer`]). Directories are kept open from their first use, so a directory
+/// swapped for a link afterwards is never followed either. A blob path that holds anything but a
+/// regular file (a link, directory, FIFO, socket or device) is never opened for reading: it does
+/// not count as the blob (`exists` is false, `resolve` says `NotFound`), `fetch` of it is
+/// `InvalidLayout` naming it (at once, even on a current-thread runtime), a push of that digest
+/// is `InvalidLayout` saying what occupies the path (not `AlreadyExists`), and [`Store::fsck`]
+/// reports it as corrupt, with a warning saying what it is. `gc` removes an unreachable link
+/// in `blobs/` (never its target) and leaves other special files there alone.
 pub struct Store {
     core: Arc<StoreCore>,
 }
@@ -98,8 +113,11 @@ impl Store {
     ///
     /// Errors: `InvalidLayout` when `root` is a file rather than a directory (a tar archive of a
     /// layout opens with [`crate::ReadOnlyStore::open`]), for a bad `oci-layout`, an empty or
-    /// non-JSON `index.json` or a bad entry in it; `UnsupportedVersion`; `Io` naming the path;
-    /// fetch or parse errors of a present manifest.
+    /// non-JSON `index.json` or a bad entry in it, naming `blobs/`, `blobs/<alg>/`, `ingest/`,
+    /// `index.json`, `index.json.lock` or `oci-layout` when it is a symbolic link or not of its
+    /// type (a FIFO `index.json`, say: it is never opened for a blocking read), or naming an
+    /// `index.json` entry's manifest whose path holds anything but a regular file;
+    /// `UnsupportedVersion`; `Io` naming the path; fetch or parse errors of a present manifest.
     pub async fn open_with(root: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let durable = options.is_durable();
@@ -145,7 +163,9 @@ impl Store {
 
     /// Writes every pending index change to `index.json` now, whatever the autosave policy.
     ///
-    /// Errors: `Io` (the previous `index.json` stays intact and the changes stay pending).
+    /// Errors: `Io` (the previous `index.json` stays intact and the changes stay pending);
+    /// `InvalidLayout` when `index.json.lock` or `index.json` became a symbolic link or not a
+    /// regular file (never followed), or `index.json` no longer parses.
     pub async fn save_index(&self) -> Result<()> {
         saved(self.core.saver.flush_now().await)
     }
@@ -170,7 +190,8 @@ impl Store {
     /// Starts writing a blob of `media_type` whose digest is computed as it is written; see
     /// [`BlobWriter::commit`].
     ///
-    /// Errors: `Io` creating the staging file.
+    /// Errors: `InvalidLayout` when `ingest/` is a symbolic link or not a directory; `Io`
+    /// creating the staging file.
     pub async fn blob_writer(&self, media_type: MediaType) -> Result<BlobWriter> {
         let target: Arc<dyn CommitStaged> = Arc::clone(&self.core) as Arc<dyn CommitStaged>;
         BlobWriter::start(self.core.contents.blobs(), media_type, target).await
@@ -182,7 +203,9 @@ impl Store {
     /// spared, as is anything under `blobs/` that is not a file named like a digest. Saves the
     /// pruned `index.json`. Runs alone (no push, commit, tag or read meanwhile).
     ///
-    /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
+    /// Errors: `Io` from the sweep or the save; `InvalidLayout` when `blobs/<alg>/`, `ingest/`,
+    /// `index.json` or `index.json.lock` is a symbolic link or of the wrong type (nothing is
+    /// swept through it); fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
         gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
@@ -190,9 +213,13 @@ impl Store {
 
     /// Checks the layout on disk: `oci-layout`; every blob re-hashed against its name; every
     /// `index.json` entry and every descriptor reachable from it present with the right size
-    /// and, for manifests, parsable. Never modifies anything; runs beside other operations.
+    /// and, for manifests, parsable. Never modifies anything; runs beside other operations. A
+    /// name under `blobs/<alg>/` that is not a regular file (a symbolic link, directory, FIFO,
+    /// socket or device) is never opened: it is reported in `corrupt`, with a warning saying
+    /// what it is; an `index.json` or `oci-layout` that is one is a layout error.
     ///
-    /// Errors: `Io` when the layout cannot be listed or read.
+    /// Errors: `InvalidLayout` when `blobs/` or `blobs/<alg>/` is a symbolic link or not a
+    /// directory; `Io` when the layout cannot be listed or read.
     pub async fn fsck(&self) -> Result<FsckReport> {
         let layout = self.core.contents.layout().clone();
         let mut report = spawn_blocking(move || fsck::check(&layout)).await?;
