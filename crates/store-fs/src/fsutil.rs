@@ -706,6 +706,7 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
         fs::create_dir(dir.path().join("dir")).unwrap();
         fs::write(dir.path().join("file"), b"bytes").unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("socket")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("file"), dir.path().join("link")).unwrap();
         let kind = |name: &str| match open_file_at(fd.as_fd(), name).unwrap() {
             Opened::File(_, len) => panic!("{name} opened as a file of {len} bytes"),
@@ -714,6 +715,11 @@ mod tests {
         assert_eq!(kind("fifo"), FileKind::Fifo);
         assert_eq!(kind("dir"), FileKind::Directory);
         assert_eq!(kind("link"), FileKind::Symlink);
+        assert_eq!(kind("socket"), FileKind::Socket);
+        assert!(matches!(
+            open_or_create_at(fd.as_fd(), "socket").unwrap(),
+            Opened::Not(FileKind::Socket)
+        ));
         assert!(matches!(
             open_or_create_at(fd.as_fd(), "link").unwrap(),
             Opened::Not(FileKind::Symlink)
@@ -755,6 +761,7 @@ mod tests {
                 ("fifo".to_string(), FileKind::Fifo),
                 ("file".to_string(), FileKind::Regular),
                 ("link".to_string(), FileKind::Symlink),
+                ("socket".to_string(), FileKind::Socket),
             ]
         );
     }

@@ -399,6 +399,37 @@ mod tests {
     use store_core::ErrorKind;
 
     #[test]
+    fn layout_directories_that_are_links_are_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("blobs")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("ingest")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("blobs/sha512")).unwrap();
+        let layout = Layout::open(dir.path().to_path_buf()).unwrap();
+        let err = layout
+            .ingest_dir(Create::Yes { durable: false })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidLayout);
+        assert!(err.to_string().contains("ingest: "), "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        let err = layout
+            .algorithm_dir(Algorithm::Sha512, Create::No)
+            .unwrap_err();
+        assert!(err.to_string().contains("blobs/sha512"), "{err}");
+        // Missing and not created: none; created on demand: a real directory in the layout.
+        assert!(layout
+            .algorithm_dir(Algorithm::Sha384, Create::No)
+            .unwrap()
+            .is_none());
+        assert!(layout
+            .algorithm_dir(Algorithm::Sha256, Create::Yes { durable: true })
+            .unwrap()
+            .is_some());
+        assert!(dir.path().join("blobs/sha256").is_dir());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn layout_versions() {
         let p = Path::new("/x/oci-layout");
         check_layout_bytes(p, br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
