@@ -1,17 +1,27 @@
-//! Small blocking file-system primitives: unique temp names, atomic replace, directory fsync,
-//! and [`spawn_blocking`] to run them on the blocking pool.
+//! Small blocking file-system primitives, all relative to an open directory handle: unique temp
+//! names, opening without following links or blocking on special files, atomic replace,
+//! no-clobber creation, directory listing, and [`spawn_blocking`] to run them on the blocking pool.
+//!
+//! Every name given to a `*_at` function is one component inside its directory handle, so no
+//! symbolic link anywhere in a path is ever resolved: the layout's root is opened once (the user
+//! chose it, link or not) and each directory below it is opened with `O_NOFOLLOW`. A file is
+//! opened with `O_NONBLOCK`, which makes opening a FIFO or device return at once instead of
+//! waiting for a writer or a carrier, and is then refused unless `fstat` says it is regular
+//! (`O_NONBLOCK` changes nothing for reads of a regular file).
 //!
 //! Everything here except [`spawn_blocking`] blocks. Callers usually run it on the blocking pool;
 //! a few run it on the calling thread when it is only a handful of syscalls on cached data (the
 //! blob module's `INLINE_IO_LIMIT_BYTES`, 64 KiB): reads of small blobs, and, when not durable,
 //! writes of small blobs and of a small `index.json`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store_core::{Error, Result};
 
 /// Runs `f` on the blocking pool and flattens a join failure into `Io`.
@@ -37,136 +47,560 @@ pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}-{nanos:x}-{n}", std::process::id())
 }
 
-/// Creates a new file at `path` that must not exist yet, readable by everyone.
-pub(crate) fn create_new(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
+/// What a directory entry is, from `lstat` (a link is a link, never what it points to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
 }
 
-/// Opens a file for reading without following a symbolic link in its last component, so a
-/// link planted in the layout never leads a read outside it.
-pub(crate) fn open_nofollow(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+impl FileKind {
+    fn from_mode(mode: libc::mode_t) -> FileKind {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => FileKind::Regular,
+            libc::S_IFDIR => FileKind::Directory,
+            libc::S_IFLNK => FileKind::Symlink,
+            libc::S_IFIFO => FileKind::Fifo,
+            libc::S_IFSOCK => FileKind::Socket,
+            libc::S_IFCHR => FileKind::CharDevice,
+            libc::S_IFBLK => FileKind::BlockDevice,
+            _ => FileKind::Unknown,
+        }
+    }
+
+    /// From a `d_type`; `None` when the file system does not say (`DT_UNKNOWN`).
+    fn from_d_type(d_type: u8) -> Option<FileKind> {
+        match d_type {
+            libc::DT_REG => Some(FileKind::Regular),
+            libc::DT_DIR => Some(FileKind::Directory),
+            libc::DT_LNK => Some(FileKind::Symlink),
+            libc::DT_FIFO => Some(FileKind::Fifo),
+            libc::DT_SOCK => Some(FileKind::Socket),
+            libc::DT_CHR => Some(FileKind::CharDevice),
+            libc::DT_BLK => Some(FileKind::BlockDevice),
+            _ => None,
+        }
+    }
+
+    /// "a FIFO", "a directory"...: for messages.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            FileKind::Regular => "a regular file",
+            FileKind::Directory => "a directory",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Fifo => "a FIFO",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Unknown => "not a regular file",
+        }
+    }
 }
 
-/// fsyncs a directory, so that entries created or renamed in it survive a crash.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+/// What `lstat` says about an entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stat {
+    pub(crate) kind: FileKind,
+    pub(crate) len: u64,
+    pub(crate) modified: SystemTime,
 }
 
-/// Replaces `path` with `bytes` atomically: a temp file in the same directory, fsync (when
-/// `durable`), rename over `path`, fsync of the directory (when `durable`). A crash of the
+impl Stat {
+    fn from_raw(st: &libc::stat) -> Stat {
+        // Casts: the field types differ between systems; a negative time or size cannot occur on
+        // a sane file system and reads as the epoch or 0.
+        #[allow(clippy::unnecessary_cast)]
+        let (secs, nanos, len) = (
+            st.st_mtime as i64,
+            st.st_mtime_nsec as i64,
+            st.st_size as i64,
+        );
+        let modified = if secs >= 0 {
+            UNIX_EPOCH + Duration::new(secs as u64, nanos.clamp(0, 999_999_999) as u32)
+        } else {
+            UNIX_EPOCH
+        };
+        Stat {
+            kind: FileKind::from_mode(st.st_mode as libc::mode_t),
+            len: len.max(0) as u64,
+            modified,
+        }
+    }
+}
+
+/// Calls `f` with `name` as a NUL-terminated string, without allocating for the short names the
+/// store uses (digests and temp names).
+fn with_name<T>(
+    name: &OsStr,
+    f: impl FnOnce(*const libc::c_char) -> io::Result<T>,
+) -> io::Result<T> {
+    let bytes = name.as_bytes();
+    if bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a file name with a NUL byte",
+        ));
+    }
+    let mut buf = [0u8; 256];
+    if bytes.len() < buf.len() {
+        buf[..bytes.len()].copy_from_slice(bytes);
+        f(buf.as_ptr().cast())
+    } else {
+        let owned = CString::new(bytes)?;
+        f(owned.as_ptr())
+    }
+}
+
+/// `-1` from a syscall becomes the `errno` error.
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `openat(dir, name, flags, mode)` retried on `EINTR`, as an owned descriptor.
+fn open_raw(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
+    with_name(name, |name| loop {
+        // SAFETY: `dir` is an open descriptor borrowed for the call and `name` a NUL-terminated
+        // string alive for the call; the mode is passed as the variadic `c_uint` openat reads.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name,
+                flags | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        };
+        match check(fd) {
+            // SAFETY: openat just returned this descriptor; nothing else owns it.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    })
+}
+
+/// `lstat` of `name` in `dir` (`fstatat` with `AT_SYMLINK_NOFOLLOW`): one syscall.
+pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Result<Stat> {
+    with_name(name.as_ref(), |name| {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `dir` is open, `name` NUL-terminated and `st` points to writable memory the
+        // size of a `stat`; both outlive the call.
+        check(unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                name,
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })?;
+        // SAFETY: fstatat succeeded, so it filled `st`.
+        Ok(Stat::from_raw(unsafe { st.assume_init_ref() }))
+    })
+}
+
+/// `fstat` of an open descriptor.
+fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<Stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `fd` is open and `st` points to writable memory the size of a `stat`.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it filled `st`.
+    Ok(Stat::from_raw(unsafe { st.assume_init_ref() }))
+}
+
+/// Opens the directory `name` in `dir` without following a symbolic link. A link fails with
+/// `ELOOP` (or `ENOTDIR`), anything else that is not a directory with `ENOTDIR`.
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Result<OwnedFd> {
+    open_raw(
+        dir,
+        name.as_ref(),
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+    )
+}
+
+/// Opens the directory at `path`, following links (the layout's root: the user chose it).
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    loop {
+        // SAFETY: `c` is a NUL-terminated path alive for the call.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        match check(fd) {
+            // SAFETY: open just returned this descriptor; nothing else owns it.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Creates the directory `name` in `dir` (mode 0755 before the umask).
+pub(crate) fn mkdir_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Result<()> {
+    with_name(name.as_ref(), |name| {
+        // SAFETY: `dir` is open and `name` NUL-terminated, both alive for the call.
+        check(unsafe { libc::mkdirat(dir.as_raw_fd(), name, 0o755) }).map(|_| ())
+    })
+}
+
+/// The outcome of opening a file of the layout.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    /// A regular file, and its size.
+    File(File, u64),
+    /// Something else (a link, directory, FIFO, socket or device), never read.
+    Not(FileKind),
+}
+
+/// Opens `name` in `dir` with `flags` (plus `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`), then keeps it
+/// only if `fstat` says it is a regular file. Errors that mean "not a regular file" (a link, a
+/// directory opened for writing, a socket) become [`Opened::Not`].
+fn open_regular(dir: BorrowedFd<'_>, name: &OsStr, flags: libc::c_int) -> io::Result<Opened> {
+    let flags = flags | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    match open_raw(dir, name, flags, 0o644) {
+        Ok(fd) => {
+            let st = stat_fd(fd.as_fd())?;
+            if st.kind != FileKind::Regular {
+                return Ok(Opened::Not(st.kind));
+            }
+            Ok(Opened::File(File::from(fd), st.len))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(Opened::Not(FileKind::Symlink)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EISDIR | libc::ENXIO | libc::ENODEV | libc::EOPNOTSUPP)
+            ) =>
+        {
+            match stat_at(dir, name) {
+                Ok(st) if st.kind != FileKind::Regular => Ok(Opened::Not(st.kind)),
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens `name` in `dir` for reading: never through a symbolic link, never blocking on a FIFO
+/// or device, and only when it is a regular file.
+pub(crate) fn open_file_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Result<Opened> {
+    open_regular(dir, name.as_ref(), libc::O_RDONLY)
+}
+
+/// Opens `name` in `dir` for reading and writing, creating it (mode 0644) when missing; like
+/// [`open_file_at`], never through a link and only when it is a regular file.
+pub(crate) fn open_or_create_at(
+    dir: BorrowedFd<'_>,
+    name: impl AsRef<OsStr>,
+) -> io::Result<Opened> {
+    open_regular(dir, name.as_ref(), libc::O_RDWR | libc::O_CREAT)
+}
+
+/// Creates the new file `name` in `dir`, which must not exist yet (a link there is not
+/// followed: `O_EXCL` fails), readable by everyone.
+pub(crate) fn create_new_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Result<File> {
+    let fd = open_raw(
+        dir,
+        name.as_ref(),
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+        0o644,
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Hard-links `from` in `from_dir` as `to` in `to_dir`; never replaces (fails with `EEXIST`) and
+/// never follows a link (`from` is linked as it is).
+pub(crate) fn link_at(
+    from_dir: BorrowedFd<'_>,
+    from: impl AsRef<OsStr>,
+    to_dir: BorrowedFd<'_>,
+    to: impl AsRef<OsStr>,
+) -> io::Result<()> {
+    with_name(from.as_ref(), |from| {
+        with_name(to.as_ref(), |to| {
+            // SAFETY: both directories are open and both names NUL-terminated, all alive for
+            // the call; flags 0 links the entry itself, never a link's target.
+            check(unsafe { libc::linkat(from_dir.as_raw_fd(), from, to_dir.as_raw_fd(), to, 0) })
+                .map(|_| ())
+        })
+    })
+}
+
+/// Removes the entry `name` (not a directory) from `dir`; a link is removed, never its target.
+pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Result<()> {
+    with_name(name.as_ref(), |name| {
+        // SAFETY: `dir` is open and `name` NUL-terminated, both alive for the call.
+        check(unsafe { libc::unlinkat(dir.as_raw_fd(), name, 0) }).map(|_| ())
+    })
+}
+
+/// Renames `from` to `to`, both in `dir`, replacing `to` (a link there is replaced, never
+/// followed).
+fn rename_at(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result<()> {
+    with_name(from, |from| {
+        with_name(to, |to| {
+            // SAFETY: `dir` is open and both names NUL-terminated, all alive for the call.
+            check(unsafe { libc::renameat(dir.as_raw_fd(), from, dir.as_raw_fd(), to) }).map(|_| ())
+        })
+    })
+}
+
+/// fsyncs an open file or directory, so that entries created or renamed in it survive a crash.
+pub(crate) fn sync_fd(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `fd` is an open descriptor borrowed for the call.
+    check(unsafe { libc::fsync(fd.as_raw_fd()) }).map(|_| ())
+}
+
+/// One entry of a directory listing.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) name: OsString,
+    /// From the listing's `d_type`; `None` when the file system does not say (ask [`stat_at`]).
+    pub(crate) kind: Option<FileKind>,
+}
+
+/// Lists the directory `dir` (without `.` and `..`), through a fresh handle of its own so that
+/// the caller's handle keeps its position.
+pub(crate) fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<Entry>> {
+    let fd = open_dir_at(dir, ".")?;
+    // SAFETY: `fd` is an open directory descriptor; fdopendir takes it over (closedir below
+    // closes it), so it is released from the OwnedFd first.
+    let stream = unsafe { libc::fdopendir(fd.as_raw_fd()) };
+    if stream.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    std::mem::forget(fd);
+    let mut out = Vec::new();
+    let result = loop {
+        // readdir signals the end and errors both with NULL; errno tells them apart.
+        clear_errno();
+        // SAFETY: `stream` is the open directory stream made above, used by this thread only.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            let e = io::Error::last_os_error();
+            break match e.raw_os_error() {
+                Some(0) | None => Ok(()),
+                Some(_) => Err(e),
+            };
+        }
+        // SAFETY: readdir returned a valid entry, alive until the next readdir on `stream`;
+        // its name is NUL-terminated and copied out before that.
+        let (name, d_type) = unsafe {
+            let entry = &*entry;
+            (
+                CStr::from_ptr(entry.d_name.as_ptr()).to_bytes().to_vec(),
+                entry.d_type,
+            )
+        };
+        if name == b"." || name == b".." {
+            continue;
+        }
+        out.push(Entry {
+            name: OsString::from_vec(name),
+            kind: FileKind::from_d_type(d_type),
+        });
+    };
+    // SAFETY: `stream` is open and not used after this.
+    unsafe { libc::closedir(stream) };
+    result.map(|()| out)
+}
+
+#[cfg(target_os = "linux")]
+fn clear_errno() {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = 0 };
+}
+
+#[cfg(target_os = "macos")]
+fn clear_errno() {
+    // SAFETY: __error returns this thread's errno slot.
+    unsafe { *libc::__error() = 0 };
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn clear_errno() {}
+
+/// The kind of a listed entry: its `d_type`, or an `lstat` when the file system gave none.
+pub(crate) fn entry_kind(dir: BorrowedFd<'_>, entry: &Entry) -> io::Result<FileKind> {
+    match entry.kind {
+        Some(kind) => Ok(kind),
+        None => stat_at(dir, &entry.name).map(|st| st.kind),
+    }
+}
+
+/// Reads the regular file `name` in `dir` whole, unless it is missing, not a regular file (never
+/// read) or larger than `limit`.
+pub(crate) fn read_file_at(
+    dir: BorrowedFd<'_>,
+    name: impl AsRef<OsStr>,
+    limit: Option<u64>,
+) -> io::Result<ReadOutcome> {
+    let (mut file, len) = match open_file_at(dir, name) {
+        Ok(Opened::File(file, len)) => (file, len),
+        Ok(Opened::Not(kind)) => return Ok(ReadOutcome::Not(kind)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadOutcome::Missing),
+        Err(e) => return Err(e),
+    };
+    if let Some(limit) = limit {
+        if len > limit {
+            return Ok(ReadOutcome::TooBig(len));
+        }
+    }
+    let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
+    match limit {
+        // One byte past the limit tells a file that grew since the fstat.
+        Some(limit) => (&mut file).take(limit + 1).read_to_end(&mut out)?,
+        None => file.read_to_end(&mut out)?,
+    };
+    if let Some(limit) = limit {
+        if out.len() as u64 > limit {
+            return Ok(ReadOutcome::TooBig(out.len() as u64));
+        }
+    }
+    Ok(ReadOutcome::Bytes(out))
+}
+
+/// What [`read_file_at`] found.
+#[derive(Debug)]
+pub(crate) enum ReadOutcome {
+    /// The whole content.
+    Bytes(Vec<u8>),
+    /// Nothing by that name.
+    Missing,
+    /// Not a regular file (never read).
+    Not(FileKind),
+    /// Larger than the limit (this many bytes at least; not read).
+    TooBig(u64),
+}
+
+/// Replaces `name` in `dir` with `bytes` atomically: a temp file in the same directory, fsync
+/// (when `durable`), rename over `name`, fsync of the directory (when `durable`). A crash of the
 /// process at any point leaves either the old or the new content, never a torn file; when
-/// `durable`, so does a crash of the machine.
+/// `durable`, so does a crash of the machine. A link at `name` is replaced, never followed.
 ///
-/// Without `durable` the temp file is swapped with `path` (`renameat2(RENAME_EXCHANGE)`, where
+/// Without `durable` the temp file is swapped with `name` (`renameat2(RENAME_EXCHANGE)`, where
 /// the file system has it) and the old content then unlinked under the temp name. A plain rename
 /// over an existing file makes ext4 start writing the new file out at once (its `auto_da_alloc`
 /// safeguard for programs that do not fsync), and replacing a file whose blocks were allocated
 /// frees them, which a `discard` mount turns into a synchronous trim: together ~150 µs per
 /// write, 4–5× the cost of the write itself. The swap does neither while the data is still in
-/// the page cache; the price is that a crash of the machine may leave `path` empty rather than
+/// the page cache; the price is that a crash of the machine may leave `name` empty rather than
 /// old or new, which is what not being durable allows.
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let dir = parent_of(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(unique_name(&format!(".{name}.tmp-")));
+pub(crate) fn atomic_write(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    bytes: &[u8],
+    durable: bool,
+) -> io::Result<()> {
+    let temp = unique_name(&format!(".{name}.tmp-"));
     let result = (|| {
-        write_new(&temp, bytes, durable)?;
-        if !durable && rename_exchange(&temp, path)? {
+        write_new(dir, &temp, bytes, durable)?;
+        if !durable && rename_exchange(dir, temp.as_ref(), name.as_ref())? {
             // `temp` now names the old content.
-            let _ = fs::remove_file(&temp);
+            let _ = unlink_at(dir, &temp);
             return Ok(());
         }
-        fs::rename(&temp, path)?;
+        rename_at(dir, temp.as_ref(), name.as_ref())?;
         if durable {
-            sync_dir(&dir)?;
+            sync_fd(dir)?;
         }
         Ok(())
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        let _ = unlink_at(dir, &temp);
     }
     result
 }
 
-/// Atomically swaps the files at `a` and `b`. Returns `Ok(false)`, having done nothing, when `b`
-/// does not exist or the system or file system cannot swap.
+/// Atomically swaps the entries `a` and `b` of `dir`. Returns `Ok(false)`, having done nothing,
+/// when `b` does not exist or the system or file system cannot swap.
 #[cfg(target_os = "linux")]
-fn rename_exchange(a: &Path, b: &Path) -> io::Result<bool> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let (Ok(a), Ok(b)) = (
-        CString::new(a.as_os_str().as_bytes()),
-        CString::new(b.as_os_str().as_bytes()),
-    ) else {
-        return Ok(false);
-    };
-    // The raw syscall: libc wrappers for renameat2 are missing from older C libraries.
-    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM) => {
-            Ok(false)
-        }
-        _ => Err(e),
+fn rename_exchange(dir: BorrowedFd<'_>, a: &OsStr, b: &OsStr) -> io::Result<bool> {
+    let r = with_name(a, |a| {
+        with_name(b, |b| {
+            // The raw syscall: libc wrappers for renameat2 are missing from older C libraries.
+            // SAFETY: `dir` is open and both names NUL-terminated, all alive for the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    dir.as_raw_fd(),
+                    a,
+                    dir.as_raw_fd(),
+                    b,
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        })
+    });
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM) => {
+                Ok(false)
+            }
+            _ => Err(e),
+        },
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn rename_exchange(_a: &Path, _b: &Path) -> io::Result<bool> {
+fn rename_exchange(_dir: BorrowedFd<'_>, _a: &OsStr, _b: &OsStr) -> io::Result<bool> {
     Ok(false)
 }
 
-/// Writes `bytes` at `path` only if nothing is there yet (temp file + no-clobber link). Returns
-/// `Ok(false)` when another writer got there first.
-pub(crate) fn write_if_absent(path: &Path, bytes: &[u8], durable: bool) -> io::Result<bool> {
-    let dir = parent_of(path);
-    let temp = dir.join(unique_name(".new.tmp-"));
+/// Writes `bytes` as `name` in `dir` only if nothing is there yet (temp file + no-clobber link).
+/// Returns `Ok(false)` when another writer got there first.
+pub(crate) fn write_if_absent(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    bytes: &[u8],
+    durable: bool,
+) -> io::Result<bool> {
+    let temp = unique_name(".new.tmp-");
     let result = (|| {
-        write_new(&temp, bytes, durable)?;
-        let created = match fs::hard_link(&temp, path) {
+        write_new(dir, &temp, bytes, durable)?;
+        let created = match link_at(dir, &temp, dir, name) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(e),
         };
-        fs::remove_file(&temp)?;
+        unlink_at(dir, &temp)?;
         if durable && created {
-            sync_dir(&dir)?;
+            sync_fd(dir)?;
         }
         Ok(created)
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        let _ = unlink_at(dir, &temp);
     }
     result
 }
 
-/// Creates the new file `path` holding `bytes`, fsynced when `durable`, and closes it.
-fn write_new(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let mut file = create_new(path)?;
+/// Creates the new file `name` in `dir` holding `bytes`, fsynced when `durable`, and closes it.
+fn write_new(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let mut file = create_new_at(dir, name)?;
     file.write_all(bytes)?;
     if durable {
         file.sync_all()?;
@@ -174,16 +608,8 @@ fn write_new(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// The directory holding `path` (`.` for a bare name).
-pub(crate) fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Creates `dir` (and its parents) if missing; when `durable`, fsyncs the parent of every
-/// directory it had to create.
+/// Creates `dir` (and its parents) if missing, following links (the layout's root: the user
+/// chose its path); when `durable`, fsyncs the parent of every directory it had to create.
 pub(crate) fn ensure_dir(dir: &Path, durable: bool) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -196,7 +622,11 @@ pub(crate) fn ensure_dir(dir: &Path, durable: bool) -> io::Result<()> {
     match fs::create_dir(dir) {
         Ok(()) => {
             if durable {
-                sync_dir(&parent_of(dir))?;
+                let parent = match dir.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                File::open(parent)?.sync_all()?;
             }
             Ok(())
         }
@@ -209,37 +639,130 @@ pub(crate) fn ensure_dir(dir: &Path, durable: bool) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    fn dir_fd(path: &Path) -> OwnedFd {
+        open_dir(path).unwrap()
+    }
+
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("index.json");
-        atomic_write(&path, b"one", true).unwrap();
-        atomic_write(&path, b"two", false).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"two");
+        let fd = dir_fd(dir.path());
+        atomic_write(fd.as_fd(), "index.json", b"one", true).unwrap();
+        atomic_write(fd.as_fd(), "index.json", b"two", false).unwrap();
+        assert_eq!(fs::read(dir.path().join("index.json")).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
     fn relaxed_replacement_swaps_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("index.json");
+        let fd = dir_fd(dir.path());
         // No file yet: the swap cannot apply, the rename does.
-        atomic_write(&path, b"one", false).unwrap();
+        atomic_write(fd.as_fd(), "index.json", b"one", false).unwrap();
         for round in 0..3 {
             let body = format!("round {round}");
-            atomic_write(&path, body.as_bytes(), false).unwrap();
-            assert_eq!(fs::read(&path).unwrap(), body.as_bytes());
+            atomic_write(fd.as_fd(), "index.json", body.as_bytes(), false).unwrap();
+            assert_eq!(
+                fs::read(dir.path().join("index.json")).unwrap(),
+                body.as_bytes()
+            );
             assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_a_link_and_never_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("target");
+        fs::write(&target, b"theirs").unwrap();
+        for durable in [false, true] {
+            let link = dir.path().join("index.json");
+            let _ = fs::remove_file(&link);
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let fd = dir_fd(dir.path());
+            atomic_write(fd.as_fd(), "index.json", b"ours", durable).unwrap();
+            assert_eq!(fs::read(&target).unwrap(), b"theirs");
+            assert!(fs::symlink_metadata(&link).unwrap().is_file());
         }
     }
 
     #[test]
     fn write_if_absent_never_clobbers() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("oci-layout");
-        assert!(write_if_absent(&path, b"first", true).unwrap());
-        assert!(!write_if_absent(&path, b"second", true).unwrap());
-        assert_eq!(fs::read(&path).unwrap(), b"first");
+        let fd = dir_fd(dir.path());
+        assert!(write_if_absent(fd.as_fd(), "oci-layout", b"first", true).unwrap());
+        assert!(!write_if_absent(fd.as_fd(), "oci-layout", b"second", true).unwrap());
+        assert_eq!(fs::read(dir.path().join("oci-layout")).unwrap(), b"first");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn special_files_are_never_opened_for_a_blocking_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = dir_fd(dir.path());
+        let fifo = CString::new(dir.path().join("fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        fs::create_dir(dir.path().join("dir")).unwrap();
+        fs::write(dir.path().join("file"), b"bytes").unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("socket")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("file"), dir.path().join("link")).unwrap();
+        let kind = |name: &str| match open_file_at(fd.as_fd(), name).unwrap() {
+            Opened::File(_, len) => panic!("{name} opened as a file of {len} bytes"),
+            Opened::Not(kind) => kind,
+        };
+        assert_eq!(kind("fifo"), FileKind::Fifo);
+        assert_eq!(kind("dir"), FileKind::Directory);
+        assert_eq!(kind("link"), FileKind::Symlink);
+        assert_eq!(kind("socket"), FileKind::Socket);
+        assert!(matches!(
+            open_or_create_at(fd.as_fd(), "socket").unwrap(),
+            Opened::Not(FileKind::Socket)
+        ));
+        assert!(matches!(
+            open_or_create_at(fd.as_fd(), "link").unwrap(),
+            Opened::Not(FileKind::Symlink)
+        ));
+        assert!(matches!(
+            open_or_create_at(fd.as_fd(), "dir").unwrap(),
+            Opened::Not(FileKind::Directory)
+        ));
+        assert!(matches!(
+            read_file_at(fd.as_fd(), "file", Some(4)).unwrap(),
+            ReadOutcome::TooBig(5)
+        ));
+        match read_file_at(fd.as_fd(), "file", None).unwrap() {
+            ReadOutcome::Bytes(bytes) => assert_eq!(bytes, b"bytes"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_file_at(fd.as_fd(), "absent", None).unwrap(),
+            ReadOutcome::Missing
+        ));
+        let err = open_dir_at(fd.as_fd(), "link").unwrap_err();
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)),
+            "{err}"
+        );
+        let mut names: Vec<_> = list_dir(fd.as_fd())
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let kind = entry_kind(fd.as_fd(), &e).unwrap();
+                (e.name.into_string().unwrap(), kind)
+            })
+            .collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            names,
+            [
+                ("dir".to_string(), FileKind::Directory),
+                ("fifo".to_string(), FileKind::Fifo),
+                ("file".to_string(), FileKind::Regular),
+                ("link".to_string(), FileKind::Symlink),
+                ("socket".to_string(), FileKind::Socket),
+            ]
+        );
     }
 }

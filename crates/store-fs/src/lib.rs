@@ -8,9 +8,22 @@
 //! created, whole or not at all, by a no-clobber link of a complete temp file (fsynced with its
 //! directory when durable), and an existing one is only read.
 //!
+//! Nothing outside the layout is ever touched, and nothing in it can make the store wait: the
+//! root is opened once (it may itself be a symbolic link: the user chose it) and everything
+//! below it is reached from that directory handle, one component at a time, with `openat`,
+//! `mkdirat`, `linkat`, `renameat` and `unlinkat`, never through a symbolic link. `blobs/`,
+//! `blobs/<alg>/` and `ingest/` are opened with `O_NOFOLLOW` and their handles kept (a directory
+//! swapped for a link later is never followed: the store keeps using the directory it opened);
+//! a link or anything but a directory there is `InvalidLayout` naming it. Files are opened with
+//! `O_NOFOLLOW | O_NONBLOCK` (opening a FIFO or device returns at once) and read only when
+//! `fstat` says they are regular: a blob, `index.json`, `oci-layout` or `index.json.lock` that is
+//! a link, directory, FIFO, socket or device is `InvalidLayout` naming it, a blob path holding
+//! one does not count as the blob (`exists` is false), and `fsck` reports it as corrupt.
+//!
 //! Unix only: the store relies on `flock` (the cross-process `index.json.lock`), hard links
-//! (publishing a blob without replacing anything), `O_NOFOLLOW` (never following a symbolic
-//! link out of the layout) and directory fsync; it does not compile elsewhere.
+//! (publishing a blob without replacing anything), `openat` and the other `*at` calls with
+//! `O_NOFOLLOW` (never following a symbolic link out of the layout) and directory fsync; it does
+//! not compile elsewhere.
 //!
 //! Modules, top-down: [`Store`] lives in `store` (with `store::contents`, what it holds, and
 //! `store::{delete, gc, fsck}`), [`ReadOnlyStore`] in `readonly` (with `readonly::{dir, tar}`);

@@ -34,28 +34,29 @@ pub(crate) async fn read_verified(
 
 /// Publishes verified `bytes` as the blob `digest`.
 ///
-/// Errors: `AlreadyExists` when another writer published it first; `Io`.
+/// Errors: `AlreadyExists` when another writer published it first; `InvalidLayout` when
+/// something other than a blob file occupies its path, or a layout directory is a symbolic link;
+/// `Io`.
 pub(crate) async fn commit_bytes(blobs: &Blobs, digest: &ValidDigest, bytes: Bytes) -> Result<()> {
     blobs.prepare_dirs(Some(digest))?;
-    let staging = blobs.staging_path("push-");
-    let target = blobs.path(digest);
+    let staging = Blobs::staging_name("push-");
     let durable = blobs.is_durable();
-    let digest_text = digest.to_string();
     if runs_inline(bytes.len() as u64, durable) {
-        return write_and_publish(&staging, &target, &bytes, durable, &digest_text);
+        return write_and_publish(blobs.layout(), &staging, &bytes, digest, durable);
     }
     // One blocking call does the whole publish; if the caller goes away meanwhile it still
     // runs to the end and cleans up after itself.
-    spawn_blocking(move || write_and_publish(&staging, &target, &bytes, durable, &digest_text))
-        .await
+    let layout = blobs.layout().clone();
+    let digest = digest.clone();
+    spawn_blocking(move || write_and_publish(&layout, &staging, &bytes, &digest, durable)).await
 }
 
 /// Streams `content` into a staging file while hashing it on another thread, checks size,
 /// trailing data and digest, then publishes it. Memory stays bounded by a few [`CHUNK_BYTES`]
 /// pieces.
 ///
-/// Errors: `Mismatch`, `AlreadyExists`, `Io` (a full disk included); the staging file is
-/// removed in every case, and when the future is dropped.
+/// Errors: `Mismatch`, `AlreadyExists`, `InvalidLayout` (as [`commit_bytes`]), `Io` (a full
+/// disk included); the staging file is removed in every case, and when the future is dropped.
 pub(crate) async fn ingest_stream(
     blobs: &Blobs,
     digest: &ValidDigest,
@@ -63,16 +64,18 @@ pub(crate) async fn ingest_stream(
     mut content: BoxReader,
 ) -> Result<()> {
     blobs.prepare_dirs(Some(digest))?;
-    let staging = blobs.staging_path("push-");
+    let staging = Blobs::staging_name("push-");
+    let staging_path = blobs.layout().ingest_path().join(&staging);
     // Created here, synchronously, so that the guard exists before any await: a cancelled
     // push can never leave a file the guard does not know about.
-    let file = fsutil::create_new(&staging).map_err(|e| io_err("creating", &staging, e))?;
-    let guard = StagingGuard::new(staging.clone());
+    let file = fsutil::create_new_at(blobs.ingest_dir()?, &staging)
+        .map_err(|e| io_err("creating", &staging_path, e))?;
+    let guard = StagingGuard::new(blobs.layout(), &staging);
     let durable = blobs.is_durable();
 
     let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-    let writer_path = staging.clone();
+    let writer_path = staging_path;
     let writer = tokio::task::spawn_blocking(move || -> Result<()> {
         let mut file = file;
         while let Some(chunk) = write_rx.blocking_recv() {
@@ -152,9 +155,9 @@ pub(crate) async fn ingest_stream(
             format!("the content's digest is {actual}"),
         ));
     }
-    let target = blobs.path(digest);
-    let digest_text = digest.to_string();
-    let result = spawn_blocking(move || publish(&staging, &target, durable, &digest_text)).await;
+    let layout = blobs.layout().clone();
+    let digest = digest.clone();
+    let result = spawn_blocking(move || publish(&layout, &staging, &digest, durable)).await;
     // `publish` linked the file (or failed); the guard removes the staging name either way.
     drop(guard);
     result

@@ -16,12 +16,12 @@ pub(crate) mod publish;
 pub(crate) mod read;
 pub(crate) mod writer;
 
-use crate::fsutil::{self, spawn_blocking};
-use crate::layout::Layout;
-use std::fs;
+use crate::fsutil::{self, spawn_blocking, FileKind};
+use crate::layout::{Create, Layout};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
 
@@ -50,7 +50,6 @@ const REMOVALS_AT_ONCE: usize = 8;
 pub(crate) struct Blobs {
     layout: Layout,
     durable: bool,
-    ingest_ready: AtomicBool,
 }
 
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
@@ -60,11 +59,7 @@ pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
 impl Blobs {
     /// The blobs of `layout`; `durable` says whether writes and removals are fsynced.
     pub(crate) fn new(layout: Layout, durable: bool) -> Self {
-        Blobs {
-            layout,
-            durable,
-            ingest_ready: AtomicBool::new(false),
-        }
+        Blobs { layout, durable }
     }
 
     /// The layout the blobs belong to.
@@ -77,48 +72,67 @@ impl Blobs {
         self.durable
     }
 
-    /// Where the blob `digest` lives.
+    /// Where the blob `digest` lives, for messages.
     pub(crate) fn path(&self, digest: &ValidDigest) -> PathBuf {
         self.layout.blob_path(digest)
     }
 
-    /// A fresh name in `ingest/` (the directory may not exist yet: see [`Blobs::prepare_dirs`]).
-    pub(crate) fn staging_path(&self, prefix: &str) -> PathBuf {
-        self.layout.ingest_dir().join(fsutil::unique_name(prefix))
+    /// A fresh name for a staging file in `ingest/`.
+    pub(crate) fn staging_name(prefix: &str) -> String {
+        fsutil::unique_name(prefix)
     }
 
     /// The size of the stored blob, or `None` when there is none (a symbolic link or anything
-    /// else that is not a regular file does not count). A single `lstat`: cheap enough to run
-    /// on the async thread.
+    /// else that is not a regular file does not count). A single `lstat` in the handle of
+    /// `blobs/<alg>/`: cheap enough to run on the async thread.
     ///
-    /// Errors: `Io` when the path cannot be inspected.
+    /// Errors: `InvalidLayout` when `blobs/` or `blobs/<alg>/` is a symbolic link or not a
+    /// directory; `Io` when the path cannot be inspected.
     pub(crate) fn stat(&self, digest: &ValidDigest) -> Result<Option<u64>> {
-        let path = self.path(digest);
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => Ok(Some(meta.len())),
-            Ok(_) => Ok(None),
+        Ok(self
+            .lstat(digest)?
+            .filter(|st| st.kind == FileKind::Regular)
+            .map(|st| st.len))
+    }
+
+    /// When the stored blob (a regular file) was last modified; `None` when there is none.
+    ///
+    /// Errors: those of [`Blobs::stat`].
+    pub(crate) fn modified(&self, digest: &ValidDigest) -> Result<Option<SystemTime>> {
+        Ok(self
+            .lstat(digest)?
+            .filter(|st| st.kind == FileKind::Regular)
+            .map(|st| st.modified))
+    }
+
+    /// What is at the blob's path, whatever it is; `None` when nothing is.
+    fn lstat(&self, digest: &ValidDigest) -> Result<Option<fsutil::Stat>> {
+        let Some(dir) = self.layout.algorithm_dir(digest.algorithm(), Create::No)? else {
+            return Ok(None);
+        };
+        match fsutil::stat_at(dir, digest.hex()) {
+            Ok(st) => Ok(Some(st)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
-            Err(e) => Err(io_err("inspecting", &path, e)),
+            Err(e) => Err(io_err("inspecting", &self.path(digest), e)),
         }
     }
 
-    /// Creates `ingest/` (once per store) and, when `digest` is given, `blobs/<alg>/`.
+    /// The handle of `ingest/`, created when missing.
     ///
-    /// Errors: `Io` naming the directory.
+    /// Errors: `InvalidLayout` when it is a symbolic link or not a directory; `Io`.
+    pub(crate) fn ingest_dir(&self) -> Result<BorrowedFd<'_>> {
+        ingest_dir(&self.layout, self.durable)
+    }
+
+    /// Creates `ingest/` and, when `digest` is given, `blobs/<alg>/`, unless they exist (their
+    /// handles are kept: after the first push this costs nothing).
+    ///
+    /// Errors: `InvalidLayout` naming a directory that is a symbolic link or not a directory;
+    /// `Io` naming the directory.
     pub(crate) fn prepare_dirs(&self, digest: Option<&ValidDigest>) -> Result<()> {
-        if !self.ingest_ready.load(Ordering::Relaxed) {
-            let ingest = self.layout.ingest_dir();
-            fsutil::ensure_dir(&ingest, self.durable)
-                .map_err(|e| io_err("creating", &ingest, e))?;
-            self.ingest_ready.store(true, Ordering::Relaxed);
-        }
+        self.ingest_dir()?;
         if let Some(digest) = digest {
-            let alg_dir = self.layout.algorithm_dir(digest.algorithm().name());
-            if !alg_dir.is_dir() {
-                fsutil::ensure_dir(&alg_dir, self.durable)
-                    .map_err(|e| io_err("creating", &alg_dir, e))?;
-            }
+            algorithm_dir(&self.layout, digest, self.durable)?;
         }
         Ok(())
     }
@@ -133,9 +147,9 @@ impl Blobs {
             let tasks: Vec<_> = group
                 .iter()
                 .map(|digest| {
-                    let path = self.path(digest);
-                    let digest_text = digest.to_string();
-                    tokio::task::spawn_blocking(move || remove_blob_file(&path, &digest_text))
+                    let layout = self.layout.clone();
+                    let digest = digest.clone();
+                    tokio::task::spawn_blocking(move || remove_blob_file(&layout, &digest))
                 })
                 .collect();
             for task in tasks {
@@ -150,7 +164,8 @@ impl Blobs {
     /// fsyncs `blobs/<alg>/` for every algorithm directory present (after removals); nothing
     /// when not durable.
     ///
-    /// Errors: `Io` naming the directory.
+    /// Errors: `InvalidLayout` naming a directory that is a symbolic link; `Io` naming the
+    /// directory.
     pub(crate) async fn sync_dirs(&self) -> Result<()> {
         if !self.durable {
             return Ok(());
@@ -158,9 +173,9 @@ impl Blobs {
         let layout = self.layout.clone();
         spawn_blocking(move || {
             for algorithm in store_core::digest::Algorithm::ALL {
-                let dir = layout.algorithm_dir(algorithm.name());
-                if dir.is_dir() {
-                    fsutil::sync_dir(&dir).map_err(|e| io_err("syncing", &dir, e))?;
+                if let Some(dir) = layout.algorithm_dir(algorithm, Create::No)? {
+                    fsutil::sync_fd(dir)
+                        .map_err(|e| io_err("syncing", &layout.algorithm_path(algorithm), e))?;
                 }
             }
             Ok(())
@@ -169,13 +184,47 @@ impl Blobs {
     }
 }
 
-/// Removes the blob file at `path` (named `digest` in errors). Blocking.
+/// The handle of `ingest/` of `layout`, created when missing (its parent fsynced when
+/// `durable`).
 ///
-/// Errors: `NotFound`, `Io`.
-fn remove_blob_file(path: &Path, digest: &str) -> Result<()> {
-    match fs::remove_file(path) {
+/// Errors: `InvalidLayout` when it is a symbolic link or not a directory; `Io`.
+pub(crate) fn ingest_dir(layout: &Layout, durable: bool) -> Result<BorrowedFd<'_>> {
+    layout
+        .ingest_dir(Create::Yes { durable })?
+        .ok_or_else(|| Error::io("creating ingest/", io::Error::from(io::ErrorKind::NotFound)))
+}
+
+/// The handle of `blobs/<alg>/` for `digest`, created when missing.
+///
+/// Errors: `InvalidLayout` when it (or `blobs/`) is a symbolic link or not a directory; `Io`.
+pub(crate) fn algorithm_dir<'a>(
+    layout: &'a Layout,
+    digest: &ValidDigest,
+    durable: bool,
+) -> Result<BorrowedFd<'a>> {
+    layout
+        .algorithm_dir(digest.algorithm(), Create::Yes { durable })?
+        .ok_or_else(|| {
+            Error::io(
+                format!(
+                    "creating {}",
+                    layout.algorithm_path(digest.algorithm()).display()
+                ),
+                io::Error::from(io::ErrorKind::NotFound),
+            )
+        })
+}
+
+/// Removes the blob file of `digest`. Blocking.
+///
+/// Errors: `NotFound`, `InvalidLayout` (a linked `blobs/<alg>/`), `Io`.
+fn remove_blob_file(layout: &Layout, digest: &ValidDigest) -> Result<()> {
+    let Some(dir) = layout.algorithm_dir(digest.algorithm(), Create::No)? else {
+        return Err(Error::not_found(digest));
+    };
+    match fsutil::unlink_at(dir, digest.hex()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::not_found(digest)),
-        Err(e) => Err(io_err("removing", path, e)),
+        Err(e) => Err(io_err("removing", &layout.blob_path(digest), e)),
     }
 }

@@ -1,14 +1,15 @@
-//! Stored blobs on their way out: opened without following symbolic links, size-checked against
-//! the descriptor, and wrapped in a reader that checks the digest, so callers never see
+//! Stored blobs on their way out: opened without following symbolic links and without waiting on
+//! special files (anything but a regular file is refused before a byte is read), size-checked
+//! against the descriptor, and wrapped in a reader that checks the digest, so callers never see
 //! unverified bytes by accident.
 
 use super::chunks::ChunkReader;
 use super::{io_err, Blobs, INLINE_IO_LIMIT_BYTES, IN_MEMORY_LIMIT_BYTES};
-use crate::fsutil::{self, spawn_blocking};
+use crate::fsutil::{self, spawn_blocking, Opened};
+use crate::layout::{self, Create, Layout};
 use bytes::Bytes;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
 use store_core::content::{BoxReader, VerifyReader};
 use store_core::digest::ValidDigest;
 use store_core::{error_from_io, Error, Result};
@@ -19,28 +20,22 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// blocking thread.
 ///
 /// Errors: `NotFound`; `Mismatch` when the file's size differs from `size` (or, while reading,
-/// when the bytes differ from the digest); `InvalidLayout` when the path is a symbolic link
-/// (never followed); `Io`.
+/// when the bytes differ from the digest); `InvalidLayout` when the path holds anything but a
+/// regular file (a symbolic link, directory, FIFO, socket or device: never followed, never
+/// read, and opening it never waits), or a layout directory is a link; `Io`.
 pub(crate) async fn open(blobs: &Blobs, digest: &ValidDigest, size: u64) -> Result<BoxReader> {
-    let path = blobs.path(digest);
-    let digest_text = digest.to_string();
     let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= INLINE_IO_LIMIT_BYTES {
-        // A few syscalls on cached metadata: cheaper here than two thread switches.
-        let bytes = read_small(&path, &digest_text, digest, size)?;
+        // A few syscalls on cached metadata: cheaper here than two thread switches. Opening
+        // cannot wait (`O_NONBLOCK`), and only a regular file is read.
+        let bytes = read_small(blobs.layout(), digest, size)?;
         Box::new(io::Cursor::new(bytes))
     } else {
-        let opened_path = path.clone();
-        let (file, actual) = spawn_blocking(move || {
-            let file = open_blob(&opened_path, &digest_text)?;
-            let len = file
-                .metadata()
-                .map_err(|e| io_err("inspecting", &opened_path, e))?
-                .len();
-            Ok((file, len))
-        })
-        .await?;
+        let layout = blobs.layout().clone();
+        let opened = digest.clone();
+        let (file, actual) = spawn_blocking(move || open_blob(&layout, &opened)).await?;
         check_size(digest, actual, size)?;
         if size <= IN_MEMORY_LIMIT_BYTES {
+            let path = blobs.path(digest);
             let bytes = spawn_blocking(move || {
                 let mut file = file;
                 let mut out = Vec::with_capacity(size as usize);
@@ -86,33 +81,32 @@ fn check_size(digest: &ValidDigest, actual: u64, size: u64) -> Result<()> {
 }
 
 /// Opens, checks the size of and reads a blob of `size` bytes (small: read whole). Blocking.
-fn read_small(path: &Path, digest_text: &str, digest: &ValidDigest, size: u64) -> Result<Vec<u8>> {
-    let mut file = open_blob(path, digest_text)?;
-    let actual = file
-        .metadata()
-        .map_err(|e| io_err("inspecting", path, e))?
-        .len();
+fn read_small(layout: &Layout, digest: &ValidDigest, size: u64) -> Result<Vec<u8>> {
+    let (mut file, actual) = open_blob(layout, digest)?;
     check_size(digest, actual, size)?;
-    let mut out = Vec::with_capacity(size as usize);
-    file.read_to_end(&mut out)
-        .map_err(|e| io_err("reading", path, e))?;
+    // Exactly the size fstat gave: one read, where `read_to_end` would add a size-hint fstat, a
+    // seek and an end-of-file probe (a file cut short meanwhile is an error; the digest check
+    // covers one that changed).
+    let mut out = vec![0u8; size as usize];
+    file.read_exact(&mut out)
+        .map_err(|e| io_err("reading", &layout.blob_path(digest), e))?;
     Ok(out)
 }
 
-/// Opens a blob file without following a symbolic link. Blocking.
+/// Opens the blob file of `digest` for reading, through the handle of `blobs/<alg>/`, and
+/// returns it with its size. Never follows a symbolic link, never waits on a FIFO or device.
+/// Blocking (briefly).
 ///
-/// Errors: `NotFound` (naming `digest`); `InvalidLayout` when the path is a symbolic link; `Io`.
-pub(crate) fn open_blob(path: &Path, digest: &str) -> Result<File> {
-    match fsutil::open_nofollow(path) {
-        Ok(file) => Ok(file),
+/// Errors: `NotFound` (naming `digest`); `InvalidLayout` naming the path when it holds anything
+/// but a regular file, or naming a layout directory that is a link; `Io`.
+pub(crate) fn open_blob(layout: &Layout, digest: &ValidDigest) -> Result<(File, u64)> {
+    let Some(dir) = layout.algorithm_dir(digest.algorithm(), Create::No)? else {
+        return Err(Error::not_found(digest));
+    };
+    match fsutil::open_file_at(dir, digest.hex()) {
+        Ok(Opened::File(file, len)) => Ok((file, len)),
+        Ok(Opened::Not(kind)) => Err(layout::not_regular(&layout.blob_path(digest), kind)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::not_found(digest)),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(Error::not_found(digest)),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(Error::InvalidLayout {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the blob of {digest} is a symbolic link; it is never followed out of the layout"
-            ),
-        }),
-        Err(e) => Err(io_err("opening", path, e)),
+        Err(e) => Err(io_err("opening", &layout.blob_path(digest), e)),
     }
 }

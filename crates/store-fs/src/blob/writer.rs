@@ -4,13 +4,14 @@
 //! The writer only stages and hashes. Committing hands the staging file to a [`CommitStaged`]
 //! (the store), which publishes and records it through the same code as a push.
 
-use super::Blobs;
+use super::publish::remove_staging;
+use super::{ingest_dir, Blobs};
 use crate::fsutil::{self, spawn_blocking};
+use crate::layout::Layout;
 use async_trait::async_trait;
 use oci_spec::image::{Descriptor, MediaType};
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -21,19 +22,24 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// What a [`BlobWriter`] commits into.
 #[async_trait]
 pub(crate) trait CommitStaged: Send + Sync {
-    /// Publishes the complete (and, when durable, fsynced) staging file `staging` as the blob
+    /// Publishes the complete (and, when durable, fsynced) staging file `staging` (a name in
+    /// `ingest/`) as the blob
     /// `desc` describes and records it, as a push of the same content would; the staging name
     /// is gone afterwards. Content already stored under that digest counts as committed.
     ///
     /// Errors: as a push of `desc` (`SizeExceedsLimit`, `InvalidManifest`, `Io`...), except
     /// that `AlreadyExists` is not one.
-    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()>;
+    async fn commit_staged(&self, staging: &str, desc: &Descriptor) -> Result<()>;
 }
 
 /// A staging file in `ingest/` that hashes what is written to it. [`BlobWriter::commit`]
 /// publishes it under its sha256 digest; dropping it uncommitted removes the file.
 pub struct BlobWriter {
     file: Option<tokio::fs::File>,
+    layout: Layout,
+    /// The staging file's name in `ingest/`.
+    name: String,
+    /// Its path, for messages.
     path: PathBuf,
     hasher: Option<Hasher>,
     size: u64,
@@ -56,25 +62,28 @@ impl BlobWriter {
     /// Creates a staging file in the `ingest/` of `blobs` for content of `media_type`, to be
     /// committed into `target`.
     ///
-    /// Errors: `Io` creating `ingest/` or the staging file.
+    /// Errors: `InvalidLayout` when `ingest/` is a symbolic link or not a directory; `Io`
+    /// creating `ingest/` or the staging file.
     pub(crate) async fn start(
         blobs: &Blobs,
         media_type: MediaType,
         target: Arc<dyn CommitStaged>,
     ) -> Result<BlobWriter> {
-        let path = blobs.staging_path("writer-");
-        let ingest = blobs.layout().ingest_dir();
+        let name = Blobs::staging_name("writer-");
+        let layout = blobs.layout().clone();
+        let path = layout.ingest_path().join(&name);
         let durable = blobs.is_durable();
-        let staging = path.clone();
+        let (staging, opened) = (name.clone(), layout.clone());
+        let shown = path.clone();
         let file = spawn_blocking(move || {
-            fsutil::ensure_dir(&ingest, durable)
-                .map_err(|e| Error::io(format!("creating {}", ingest.display()), e))?;
-            fsutil::create_new(&staging)
-                .map_err(|e| Error::io(format!("creating {}", staging.display()), e))
+            fsutil::create_new_at(ingest_dir(&opened, durable)?, &staging)
+                .map_err(|e| Error::io(format!("creating {}", shown.display()), e))
         })
         .await?;
         Ok(BlobWriter {
             file: Some(tokio::fs::File::from_std(file)),
+            layout,
+            name,
             path,
             hasher: Some(Algorithm::Sha256.hasher()),
             size: 0,
@@ -112,7 +121,7 @@ impl BlobWriter {
         let digest_text = self.hasher.take().map(Hasher::finish).unwrap_or_default();
         let digest = ValidDigest::parse(&digest_text)?;
         let desc = Descriptor::new(self.media_type.clone(), self.size, digest.to_oci());
-        self.target.commit_staged(&self.path, &desc).await?;
+        self.target.commit_staged(&self.name, &desc).await?;
         self.committed = true;
         Ok(desc)
     }
@@ -131,7 +140,7 @@ impl BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = fs::remove_file(&self.path);
+            remove_staging(&self.layout, &self.name);
         }
     }
 }

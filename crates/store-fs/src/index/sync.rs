@@ -11,9 +11,8 @@ use super::lock::IndexLock;
 use super::merge;
 use super::state::{Entries, IndexState};
 use crate::fsutil;
-use crate::layout::Layout;
+use crate::layout::{Layout, INDEX_FILE};
 use oci_spec::image::Descriptor;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use store_core::{Error, Result};
@@ -21,7 +20,8 @@ use store_core::{Error, Result};
 /// One layout's `index.json` on disk, and what we last read from or wrote to it.
 #[derive(Debug)]
 pub(crate) struct IndexFile {
-    root: PathBuf,
+    layout: Layout,
+    /// `index.json`'s path, for messages.
     path: PathBuf,
     durable: bool,
     view: Mutex<DiskView>,
@@ -55,8 +55,8 @@ impl IndexFile {
     /// The `index.json` of `layout`; `durable` says whether writes are fsynced.
     pub(crate) fn new(layout: &Layout, durable: bool) -> Self {
         IndexFile {
-            root: layout.root().to_path_buf(),
-            path: layout.index_path(),
+            layout: layout.clone(),
+            path: layout.path_of(INDEX_FILE),
             durable,
             view: Mutex::default(),
         }
@@ -74,12 +74,12 @@ impl IndexFile {
     /// Reads and parses `index.json`; `None` when it does not exist. Returns the bytes too.
     /// Blocking.
     ///
-    /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `Io`.
+    /// Errors: `InvalidLayout` (empty, not JSON, a bad entry; a symbolic link or anything but a
+    /// regular file, never followed or read), `Io`.
     pub(crate) fn read(&self) -> Result<Option<(IndexDocument, Vec<u8>)>> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        match self.layout.read_file(INDEX_FILE, None)? {
+            Some(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
+            None => Ok(None),
         }
     }
 
@@ -87,7 +87,7 @@ impl IndexFile {
     ///
     /// Errors: `Io` naming the file.
     pub(crate) fn create_if_absent(&self, bytes: &[u8]) -> Result<()> {
-        fsutil::write_if_absent(&self.path, bytes, self.durable)
+        fsutil::write_if_absent(self.layout.root_fd(), INDEX_FILE, bytes, self.durable)
             .map(|_| ())
             .map_err(|e| Error::io(format!("creating {}", self.path.display()), e))
     }
@@ -107,33 +107,33 @@ impl IndexFile {
 
     /// Takes the cross-process lock, waiting for it. Blocking.
     ///
-    /// Errors: `Io` naming the lock file.
+    /// Errors: `InvalidLayout` when the lock file is a symbolic link or not a regular file;
+    /// `Io` naming it.
     pub(crate) fn lock(&self) -> Result<IndexLock> {
-        IndexLock::acquire(&self.root)
+        IndexLock::acquire(&self.layout)
     }
 
     /// Takes the cross-process lock if nobody holds it (`None` otherwise), without waiting.
     ///
-    /// Errors: `Io` naming the lock file.
+    /// Errors: those of [`IndexFile::lock`].
     pub(crate) fn try_lock(&self) -> Result<Option<IndexLock>> {
-        IndexLock::try_acquire(&self.root)
+        IndexLock::try_acquire(&self.layout)
     }
 
     /// Takes the changes another writer made to `index.json` into `index`. Call with the lock
     /// held. Blocking. Returns the descriptors learnt, for the caller to index into the graph.
     ///
-    /// Errors: `Io` reading; `InvalidLayout` when `index.json` no longer parses.
+    /// Errors: `Io` reading; `InvalidLayout` when `index.json` no longer parses, or is now a
+    /// symbolic link or not a regular file.
     pub(crate) fn absorb_locked(
         &self,
         _lock: &IndexLock,
         index: &IndexState,
     ) -> Result<Vec<Descriptor>> {
         let path = &self.path;
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+        let Some(bytes) = self.layout.read_file(INDEX_FILE, None)? else {
             // Removed behind our back: the next write recreates it from what we hold.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            return Ok(Vec::new());
         };
         let mut disk = self.view();
         if bytes == disk.bytes {
@@ -188,7 +188,7 @@ impl IndexFile {
         if bytes == disk.bytes {
             return Ok(());
         }
-        fsutil::atomic_write(&self.path, &bytes, self.durable)
+        fsutil::atomic_write(self.layout.root_fd(), INDEX_FILE, &bytes, self.durable)
             .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
         *disk = DiskView { base: None, bytes };
         Ok(())

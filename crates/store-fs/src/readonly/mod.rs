@@ -1,16 +1,14 @@
 //! [`ReadOnlyStore`]: an OCI image layout directory, or an uncompressed tar of one, opened for
 //! reading only.
 
-mod dir;
 pub(crate) mod tar;
 
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
 use crate::index::codec::{parse_index, IndexDocument};
 use crate::index::state::IndexState;
-use crate::layout::{self, Layout};
+use crate::layout::{self, Layout, LAYOUT_FILE_LIMIT_BYTES};
 use async_trait::async_trait;
-use dir::read_layout_file;
 use oci_spec::image::Descriptor;
 use std::io;
 use std::path::Path;
@@ -20,9 +18,6 @@ use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
 use store_core::{Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, TagLister};
 use tar::TarSource;
-
-/// The largest `oci-layout` file read (its one field fits in a few dozen bytes).
-const LAYOUT_FILE_LIMIT_BYTES: u64 = 64 << 10;
 
 /// The blobs of a read-only store.
 #[derive(Debug)]
@@ -60,7 +55,7 @@ impl Fetcher for Source {
     /// Opens the blob for a read that checks size and digest.
     ///
     /// Errors: `NotFound`; `Mismatch` when the stored size differs; `InvalidLayout` for a
-    /// symbolic link in a directory; `Io`.
+    /// symbolic link or anything but a regular file in a directory; `Io`.
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         let digest = descriptor::validate(target)?;
         match self {
@@ -78,7 +73,11 @@ impl Fetcher for Source {
 /// directory, no `index.json`, no lock. Fetches stream the blob (big ones in large chunks,
 /// never whole in memory) through a reader that checks size and digest, so corrupted content
 /// ends in `Mismatch` rather than in wrong bytes. Symbolic links inside a layout directory are
-/// never followed, and an archive holding links, absolute paths or `..` entries is refused.
+/// never followed (the directory itself may be one), and an archive holding links, absolute
+/// paths or `..` entries is refused. Nothing in a layout directory can make it wait: files are
+/// opened with `O_NONBLOCK` and read only when they are regular, so a blob, `index.json` or
+/// `oci-layout` that is a link, directory, FIFO, socket or device is `InvalidLayout` naming it
+/// (a blob path holding one does not count as the blob: `exists` is false).
 ///
 /// Resolve, exists, predecessors and tags follow the same contract as [`crate::Store`]'s.
 pub struct ReadOnlyStore {
@@ -137,12 +136,12 @@ fn open_source(path: &Path) -> Result<(Source, IndexDocument)> {
         Err(e) => return Err(Error::io(format!("inspecting {}", absolute.display()), e)),
     };
     if meta.is_dir() {
-        let layout = Layout::new(absolute);
-        layout::refuse_symlinked_dirs(&layout)?;
+        let layout = Layout::open(absolute)?;
+        // Opening the blob directories now refuses a link there at once (and keeps the handles);
+        // ingest/ is never used.
+        layout.open_dirs(false)?;
         let root = layout.root().to_path_buf();
-        let doc = check_layout(&root, |name, limit| {
-            read_layout_file(&root.join(name), limit)
-        })?;
+        let doc = check_layout(&root, |name, limit| layout.read_file(name, limit))?;
         Ok((Source::Dir(Blobs::new(layout, false)), doc))
     } else if meta.is_file() {
         let tar = TarSource::scan(&absolute)?;
@@ -166,7 +165,9 @@ impl ReadOnlyStore {
     ///
     /// Errors: `NotFound` when `path` does not exist; `InvalidLayout` naming the file for a
     /// missing or non-JSON `oci-layout`, a missing, empty or non-JSON `index.json` or a bad
-    /// entry in it, a symbolic link where a layout file or blob directory should be, bytes that
+    /// entry in it, a symbolic link where a layout file or blob directory should be, an
+    /// `oci-layout`, `index.json` or `index.json` entry's manifest that is not a regular file (a
+    /// FIFO, say: never opened for a blocking read), bytes that
     /// are not a tar archive, or an archive entry that is a link, has an absolute path or a `..`
     /// component (naming the entry); `UnsupportedVersion` for an `oci-layout` version other than
     /// "1.0.0"; `Unsupported` for a sparse archive entry; fetch and parse errors of a present
@@ -213,8 +214,9 @@ impl Fetcher for ReadOnlyStore {
     /// corrupted blob ends in `Mismatch` at the end of the read).
     ///
     /// Errors: `InvalidDigest`, `SizeExceedsLimit` for a size beyond 2^48, `NotFound`,
-    /// `Mismatch` when the stored size differs from `target`'s, `InvalidLayout` when the blob
-    /// is a symbolic link (never followed), `Io`.
+    /// `Mismatch` when the stored size differs from `target`'s, `InvalidLayout` naming the
+    /// blob's path when it holds anything but a regular file (a symbolic link, never followed;
+    /// a directory, FIFO, socket or device, never opened for reading), `Io`.
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         self.source.fetch(target).await
     }
@@ -222,9 +224,11 @@ impl Fetcher for ReadOnlyStore {
 
 #[async_trait]
 impl ReadOnlyStorage for ReadOnlyStore {
-    /// Whether a blob with `target`'s digest is stored (a symbolic link does not count).
+    /// Whether a blob with `target`'s digest is stored (a symbolic link, or anything else that
+    /// is not a regular file, does not count). One `lstat`.
     ///
-    /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `Io`; never `NotFound`.
+    /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `InvalidLayout` when a `blobs/<alg>/`
+    /// created since the open is a symbolic link, `Io`; never `NotFound`.
     async fn exists(&self, target: &Descriptor) -> Result<bool> {
         let digest = descriptor::validate(target)?;
         Ok(self.source.stat(&digest)?.is_some())

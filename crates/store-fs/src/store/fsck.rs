@@ -4,20 +4,22 @@
 //! error nor reported.
 
 use crate::blob::read::open_blob;
+use crate::fsutil::{self, FileKind};
 use crate::index::codec::parse_index;
-use crate::layout::{check_layout_bytes, Layout};
+use crate::layout::{
+    check_layout_bytes, Create, Layout, INDEX_FILE, LAYOUT_FILE, LAYOUT_FILE_LIMIT_BYTES,
+};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
-use std::fs;
 use std::io::{self, Read};
-use std::path::Path;
+use std::os::fd::BorrowedFd;
 use store_core::descriptor::{
     is_manifest_type, DOCKER_CONFIG, MAX_MANIFEST_SIZE, OCI_ARTIFACT_MANIFEST, OCI_CONFIG,
     OCI_MANIFEST,
 };
 use store_core::digest::{Algorithm, ValidDigest};
 use store_core::manifest::parse_successors;
-use store_core::{Error, Result};
+use store_core::{Error, ErrorKind, Result};
 
 /// What [`crate::Store::fsck`] found. Digests are `<algorithm>:<hex>` strings, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +27,9 @@ use store_core::{Error, Result};
 pub struct FsckReport {
     /// Blobs checked by re-hashing.
     pub blobs_checked: usize,
-    /// Blob files whose content does not hash to their name.
+    /// Blob files whose content does not hash to their name, and names under `blobs/<alg>/`
+    /// that are not regular files at all (a symbolic link, directory, FIFO, socket or device:
+    /// never opened; `warnings` says what each is). Neither holds the blob's bytes.
     pub corrupt: Vec<String>,
     /// Digests that `index.json` or a manifest reachable from it names, but that are not on disk.
     pub missing: Vec<String>,
@@ -46,7 +50,8 @@ pub struct FsckReport {
     /// object, or an OCI one without `rootfs.diff_ids` (umoci refuses both; configs are data
     /// to a content store, so this is not corruption); an `oci-layout` that was missing beside an
     /// existing `index.json` until `Store::open` created it (umoci and oci-image-tool refuse
-    /// such a layout). They do not make the report unclean.
+    /// such a layout). They do not make the report unclean. Also, for each name of `corrupt`
+    /// that is not a regular file, what it is instead (`blobs/sha256/<hex> is a FIFO, ...`).
     pub warnings: Vec<String>,
 }
 
@@ -74,50 +79,79 @@ const WALKS: usize = 3;
 
 /// The first, blocking half of the check of a layout directory: `oci-layout`, and every blob
 /// listed re-hashed against its name. A blob that vanishes between the listing and its read
-/// (a concurrent delete or gc removed it) is skipped: neither an error nor counted.
+/// (a concurrent delete or gc removed it) is skipped: neither an error nor counted. A name that
+/// is not a regular file is never opened: it is reported in `corrupt` with a warning.
 ///
-/// Errors: `Io` when a blob directory cannot be listed or a blob read.
+/// Errors: `InvalidLayout` when `blobs/` or `blobs/<alg>/` is a symbolic link or not a
+/// directory; `Io` when a directory cannot be listed or a blob file read.
 pub(crate) fn scan(layout: &Layout) -> Result<Scan> {
     let mut report = FsckReport::default();
-    let layout_path = layout.layout_path();
-    match fs::read(&layout_path) {
-        Ok(bytes) => {
+    let layout_path = layout.path_of(LAYOUT_FILE);
+    match layout.read_file(LAYOUT_FILE, Some(LAYOUT_FILE_LIMIT_BYTES)) {
+        Ok(Some(bytes)) => {
             if let Err(e) = check_layout_bytes(&layout_path, &bytes) {
                 report.layout_errors.push(e.to_string());
             }
         }
-        Err(e) => report
+        Ok(None) => report
             .layout_errors
-            .push(format!("{}: {e}", layout_path.display())),
+            .push(format!("{}: missing", layout_path.display())),
+        Err(e) => report.layout_errors.push(e.to_string()),
     }
 
     let mut on_disk: BTreeSet<String> = BTreeSet::new();
+    let mut not_files = BTreeSet::new();
     for algorithm in Algorithm::ALL {
-        let dir = layout.algorithm_dir(algorithm.name());
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+        let Some(dir) = layout.algorithm_dir(algorithm, Create::No)? else {
+            continue;
         };
+        let entries = fsutil::list_dir(dir).map_err(|e| {
+            Error::io(
+                format!("listing {}", layout.algorithm_path(algorithm).display()),
+                e,
+            )
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-            let Some(hex) = entry.file_name().to_str().map(str::to_string) else {
+            let Some(hex) = entry.name.to_str() else {
                 continue;
             };
             let Ok(digest) = ValidDigest::parse(&format!("{}:{hex}", algorithm.name())) else {
                 continue;
             };
-            match hashes_to(&entry.path(), &digest) {
-                Ok(true) => {}
-                Ok(false) => report.corrupt.push(digest.to_string()),
-                // Removed since the listing: not part of the layout any more.
-                Err(e) if e.kind() == store_core::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+            let kind = match fsutil::entry_kind(dir, &entry) {
+                Ok(kind) => kind,
+                // Removed since the listing.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("inspecting {}", layout.blob_path(&digest).display()),
+                        e,
+                    ))
+                }
+            };
+            let hashed = match kind {
+                FileKind::Regular => hash(dir, layout, &digest)?,
+                other => Hashed::Not(other),
+            };
+            match hashed {
+                Hashed::Matches => {}
+                Hashed::Differs => report.corrupt.push(digest.to_string()),
+                Hashed::Gone => continue,
+                Hashed::Not(kind) => {
+                    report.corrupt.push(digest.to_string());
+                    not_files.insert(format!(
+                        "blobs/{}/{hex} is {}, not a blob file (never opened)",
+                        algorithm.name(),
+                        kind.describe()
+                    ));
+                    continue;
+                }
             }
             report.blobs_checked += 1;
             on_disk.insert(digest.to_string());
         }
     }
+    report.warnings.extend(not_files);
     Ok(Scan { report, on_disk })
 }
 
@@ -138,7 +172,7 @@ pub(crate) fn walk(layout: &Layout, scan: Scan) -> Result<FsckReport> {
         if walked.missing.is_empty() || attempt >= WALKS {
             return Ok(walked);
         }
-        let now = fs::read(layout.index_path()).ok();
+        let now = layout.read_file(INDEX_FILE, None).ok().flatten();
         if now == index_bytes {
             return Ok(walked);
         }
@@ -152,10 +186,10 @@ fn walk_once(
     mut report: FsckReport,
     on_disk: &BTreeSet<String>,
 ) -> Result<(FsckReport, Option<Vec<u8>>)> {
-    let index_path = layout.index_path();
-    let index_bytes = fs::read(&index_path);
+    let index_path = layout.path_of(INDEX_FILE);
+    let index_bytes = layout.read_file(INDEX_FILE, None);
     let doc = match &index_bytes {
-        Ok(bytes) => match parse_index(&index_path, bytes) {
+        Ok(Some(bytes)) => match parse_index(&index_path, bytes) {
             Ok(doc) => {
                 report
                     .warnings
@@ -167,10 +201,14 @@ fn walk_once(
                 None
             }
         },
-        Err(e) => {
+        Ok(None) => {
             report
                 .layout_errors
-                .push(format!("{}: {e}", index_path.display()));
+                .push(format!("{}: missing", index_path.display()));
+            None
+        }
+        Err(e) => {
+            report.layout_errors.push(e.to_string());
             None
         }
     };
@@ -186,10 +224,9 @@ fn walk_once(
             invalid.insert(desc.digest().to_string());
             continue;
         };
-        let path = layout.blob_path(&digest);
-        let size = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => meta.len(),
-            _ => {
+        let size = match stat_blob(layout, &digest) {
+            Some(size) => size,
+            None => {
                 missing.insert(digest.to_string());
                 continue;
             }
@@ -208,14 +245,12 @@ fn walk_once(
         {
             continue;
         }
-        let body = match fs::read(&path) {
-            Ok(body) => body,
-            // Removed by another process since the stat above.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let body = match read_blob(layout, &digest)? {
+            Some(body) => body,
+            None => {
                 missing.insert(digest.to_string());
                 continue;
             }
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
         let conforms = if config {
             check_config(&media_type, &body)
@@ -247,13 +282,12 @@ fn walk_once(
         .filter(|d| !reached.contains(*d) && still_there(layout, d))
         .cloned()
         .collect();
-    Ok((report, index_bytes.ok()))
+    Ok((report, index_bytes.ok().flatten()))
 }
 
 /// Whether the blob `digest` (listed earlier) is still on disk.
 fn still_there(layout: &Layout, digest: &str) -> bool {
-    ValidDigest::parse(digest)
-        .is_ok_and(|digest| fs::symlink_metadata(layout.blob_path(&digest)).is_ok())
+    ValidDigest::parse(digest).is_ok_and(|digest| stat_blob(layout, &digest).is_some())
 }
 
 /// What the image spec requires of the `schemaVersion` of `value`: a warning unless it is 2.
@@ -322,12 +356,55 @@ fn check_config(media_type: &str, body: &[u8]) -> std::result::Result<Option<Str
     Ok(None)
 }
 
-/// Whether the file at `path` hashes to `digest` (a symbolic link never does: it is not read).
-fn hashes_to(path: &Path, digest: &ValidDigest) -> Result<bool> {
-    let mut file = match open_blob(path, digest.as_str()) {
-        Ok(file) => file,
-        Err(e) if e.kind() == store_core::ErrorKind::InvalidLayout => return Ok(false),
+/// The size of the blob file of `digest`; `None` when there is no regular file (or its
+/// directory cannot be opened: the listing reported that).
+fn stat_blob(layout: &Layout, digest: &ValidDigest) -> Option<u64> {
+    let dir = layout
+        .algorithm_dir(digest.algorithm(), Create::No)
+        .ok()??;
+    match fsutil::stat_at(dir, digest.hex()) {
+        Ok(st) if st.kind == FileKind::Regular => Some(st.len),
+        _ => None,
+    }
+}
+
+/// Reads the blob file of `digest` whole; `None` when it is gone or no longer a regular file.
+///
+/// Errors: `Io`.
+fn read_blob(layout: &Layout, digest: &ValidDigest) -> Result<Option<Vec<u8>>> {
+    let (mut file, _) = match open_blob(layout, digest) {
+        Ok(opened) => opened,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidLayout) => {
+            return Ok(None)
+        }
         Err(e) => return Err(e),
+    };
+    let mut body = Vec::new();
+    file.read_to_end(&mut body)
+        .map_err(|e| Error::io(format!("reading {}", layout.blob_path(digest).display()), e))?;
+    Ok(Some(body))
+}
+
+/// What hashing a listed blob file found.
+enum Hashed {
+    Matches,
+    Differs,
+    /// Removed since the listing: nothing to check.
+    Gone,
+    /// Not a regular file (any more): never read.
+    Not(FileKind),
+}
+
+/// Hashes the blob file of `digest` in `dir` (its `blobs/<alg>/`) and compares.
+///
+/// Errors: `Io` opening or reading it.
+fn hash(dir: BorrowedFd<'_>, layout: &Layout, digest: &ValidDigest) -> Result<Hashed> {
+    let path = || layout.blob_path(digest);
+    let mut file = match fsutil::open_file_at(dir, digest.hex()) {
+        Ok(fsutil::Opened::File(file, _)) => file,
+        Ok(fsutil::Opened::Not(kind)) => return Ok(Hashed::Not(kind)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Hashed::Gone),
+        Err(e) => return Err(Error::io(format!("opening {}", path().display()), e)),
     };
     let mut hasher = digest.algorithm().hasher();
     let mut buf = vec![0u8; 1 << 20];
@@ -336,8 +413,12 @@ fn hashes_to(path: &Path, digest: &ValidDigest) -> Result<bool> {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            Err(e) => return Err(Error::io(format!("reading {}", path().display()), e)),
         }
     }
-    Ok(hasher.finish() == digest.as_str())
+    Ok(if hasher.finish() == digest.as_str() {
+        Hashed::Matches
+    } else {
+        Hashed::Differs
+    })
 }

@@ -3,11 +3,12 @@
 //! `blobs/` and stale `ingest/` temp files. Terminates on every graph: the mark only ever grows.
 
 use super::contents::Contents;
-use crate::fsutil::spawn_blocking;
-use crate::layout::Layout;
+use crate::fsutil::{self, spawn_blocking, FileKind};
+use crate::layout::{Create, Layout};
 use std::collections::{HashMap, HashSet};
-use std::fs;
+use std::ffi::OsString;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -135,9 +136,9 @@ fn is_young(contents: &Contents, desc: &oci_spec::image::Descriptor, grace: Dura
     let Ok(digest) = ValidDigest::from_digest(desc.digest()) else {
         return false;
     };
-    match fs::symlink_metadata(contents.blobs().path(&digest)) {
-        Ok(meta) => !older_than(&meta, grace),
-        Err(_) => false,
+    match contents.blobs().modified(&digest) {
+        Ok(Some(modified)) => !older_than(modified, grace),
+        _ => false,
     }
 }
 
@@ -163,15 +164,12 @@ struct Swept {
     temp_files_removed: usize,
 }
 
-/// Whether the entry was modified longer than `grace` ago.
-fn older_than(meta: &fs::Metadata, grace: Duration) -> bool {
-    match meta.modified() {
-        Ok(mtime) => SystemTime::now()
-            .duration_since(mtime)
-            .map(|age| age >= grace)
-            .unwrap_or(false),
-        Err(_) => false,
-    }
+/// Whether an entry modified at `modified` was modified longer than `grace` ago.
+fn older_than(modified: SystemTime, grace: Duration) -> bool {
+    SystemTime::now()
+        .duration_since(modified)
+        .map(|age| age >= grace)
+        .unwrap_or(false)
 }
 
 fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
@@ -181,23 +179,27 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
 /// How many threads [`remove_files`] uses at most.
 const REMOVERS: usize = 8;
 
-/// Removes every `(path, size)` of `doomed` (a file already gone does not count); returns how
-/// many were removed and their total size. Several threads unlink at once: freeing a file's
+/// Removes every `(name, size)` of `doomed` from `dir` (whose path, for messages, is `dir_path`;
+/// a file already gone does not count); returns how many were removed and their total size. Several threads unlink at once: freeing a file's
 /// blocks can wait for the disk (a `discard` mount trims them synchronously), and the kernel
 /// does that after releasing the directory, so unlinks in one directory overlap their waits.
 ///
 /// Errors: the first `Io` of a removal (the other threads finish their current file first).
-fn remove_files(doomed: &[(std::path::PathBuf, u64)]) -> Result<(usize, u64)> {
+fn remove_files(
+    dir: BorrowedFd<'_>,
+    dir_path: &Path,
+    doomed: &[(OsString, u64)],
+) -> Result<(usize, u64)> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let work = || -> Result<(usize, u64)> {
         let (mut removed, mut bytes) = (0, 0);
         while !failed.load(Ordering::Relaxed) {
-            let Some((path, size)) = doomed.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            let Some((name, size)) = doomed.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
-            match fs::remove_file(path) {
+            match fsutil::unlink_at(dir, name) {
                 Ok(()) => {
                     removed += 1;
                     bytes += size;
@@ -205,7 +207,7 @@ fn remove_files(doomed: &[(std::path::PathBuf, u64)]) -> Result<(usize, u64)> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     failed.store(true, Ordering::Relaxed);
-                    return Err(io_err("removing", path, e));
+                    return Err(io_err("removing", &dir_path.join(name), e));
                 }
             }
         }
@@ -231,8 +233,12 @@ fn remove_files(doomed: &[(std::path::PathBuf, u64)]) -> Result<(usize, u64)> {
     })
 }
 
-/// Removes unreachable blob files and stale temp files. Never follows a link: entries are
-/// inspected with `lstat`, and removing a symbolic link removes the link only.
+/// Removes unreachable blob files and stale temp files. Never follows a link: directories are
+/// the layout's own handles (a `blobs/<alg>/` or `ingest/` that is a link is refused), entries
+/// are inspected with `lstat`, and removing a symbolic link removes the link only.
+///
+/// Errors: `InvalidLayout` naming a layout directory that is a symbolic link or not a
+/// directory; `Io`.
 fn sweep(
     layout: &Layout,
     reachable: &HashSet<String>,
@@ -241,72 +247,77 @@ fn sweep(
 ) -> Result<Swept> {
     let mut swept = Swept::default();
     for algorithm in Algorithm::ALL {
-        let dir = layout.algorithm_dir(algorithm.name());
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err("listing", &dir, e)),
+        let Some(dir) = layout.algorithm_dir(algorithm, Create::No)? else {
+            continue;
         };
+        let dir_path = layout.algorithm_path(algorithm);
+        let entries = fsutil::list_dir(dir).map_err(|e| io_err("listing", &dir_path, e))?;
         let mut doomed = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| io_err("listing", &dir, e))?;
-            let name = entry.file_name();
-            let Some(hex) = name.to_str() else { continue };
+            let Some(hex) = entry.name.to_str() else {
+                continue;
+            };
             let digest = format!("{}:{hex}", algorithm.name());
             if ValidDigest::parse(&digest).is_err() || reachable.contains(&digest) {
                 continue;
             }
-            let path = entry.path();
-            let meta = match fs::symlink_metadata(&path) {
-                Ok(meta) => meta,
+            let st = match fsutil::stat_at(dir, &entry.name) {
+                Ok(st) => st,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("inspecting", &path, e)),
+                Err(e) => return Err(io_err("inspecting", &dir_path.join(hex), e)),
             };
-            let file_type = meta.file_type();
-            if !(file_type.is_file() || file_type.is_symlink()) || !older_than(&meta, grace) {
+            if !matches!(st.kind, FileKind::Regular | FileKind::Symlink)
+                || !older_than(st.modified, grace)
+            {
                 continue;
             }
-            let size = if file_type.is_file() { meta.len() } else { 0 };
-            doomed.push((path, size));
+            let size = if st.kind == FileKind::Regular {
+                st.len
+            } else {
+                0
+            };
+            doomed.push((entry.name, size));
         }
-        let (removed, bytes) = remove_files(&doomed)?;
+        let (removed, bytes) = remove_files(dir, &dir_path, &doomed)?;
         swept.blobs_removed += removed;
         swept.bytes_removed += bytes;
         if removed > 0 && durable {
-            crate::fsutil::sync_dir(&dir).map_err(|e| io_err("syncing", &dir, e))?;
+            fsutil::sync_fd(dir).map_err(|e| io_err("syncing", &dir_path, e))?;
         }
     }
-    let ingest = layout.ingest_dir();
-    if let Ok(entries) = fs::read_dir(&ingest) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.file_type().is_dir() || !older_than(&meta, grace) {
-                continue;
-            }
-            if fs::remove_file(&path).is_ok() {
-                swept.temp_files_removed += 1;
+    if let Some(ingest) = layout.ingest_dir(Create::No)? {
+        if let Ok(entries) = fsutil::list_dir(ingest) {
+            for entry in entries {
+                let Ok(st) = fsutil::stat_at(ingest, &entry.name) else {
+                    continue;
+                };
+                if st.kind == FileKind::Directory || !older_than(st.modified, grace) {
+                    continue;
+                }
+                if fsutil::unlink_at(ingest, &entry.name).is_ok() {
+                    swept.temp_files_removed += 1;
+                }
             }
         }
     }
     // Temp files of index.json / oci-layout writes that a crash left in the root (the names
     // `fsutil` gives them); nothing else in the root is touched.
-    if let Ok(entries) = fs::read_dir(layout.root()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
+    let root = layout.root_fd();
+    if let Ok(entries) = fsutil::list_dir(root) {
+        for entry in entries {
+            let name = entry.name.to_string_lossy();
             let ours = [".index.json.tmp-", ".oci-layout.tmp-", ".new.tmp-"]
                 .iter()
                 .any(|prefix| name.starts_with(prefix));
-            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            if !ours {
+                continue;
+            }
+            let Ok(st) = fsutil::stat_at(root, &entry.name) else {
                 continue;
             };
-            if ours
-                && meta.file_type().is_file()
-                && older_than(&meta, grace)
-                && fs::remove_file(entry.path()).is_ok()
+            if st.kind == FileKind::Regular
+                && older_than(st.modified, grace)
+                && fsutil::unlink_at(root, &entry.name).is_ok()
             {
                 swept.temp_files_removed += 1;
             }

@@ -50,6 +50,21 @@ use tokio::sync::RwLock;
 /// Blobs are streamed in and out with constant memory, verified on both ways, and published
 /// atomically; `index.json` is written atomically, when the [`autosave::AutoSave`] policy says.
 /// Pushes, tags, reads and [`BlobWriter`] commits run concurrently; `delete` and `gc` run alone.
+///
+/// The store never follows a symbolic link inside the layout, and never waits on a special file
+/// (the root itself may be a link: the user chose it). `blobs/`, `blobs/<alg>/`, `ingest/`,
+/// `index.json`, `index.json.lock` and `oci-layout` that are links, or not a directory or not a
+/// regular file as they should be (a FIFO, say), are refused with `InvalidLayout` naming them:
+/// at [`Store::open`] when they are there already, otherwise by the first operation that uses
+/// them (`push`, `tag`, `untag`, `delete`, [`Store::gc`], [`Store::save_index`],
+/// [`Store::blob_writer`]). Directories are kept open from their first use, so a directory
+/// swapped for a link afterwards is never followed either. A blob path that holds anything but a
+/// regular file (a link, directory, FIFO, socket or device) is never opened for reading: it does
+/// not count as the blob (`exists` is false, `resolve` says `NotFound`), `fetch` of it is
+/// `InvalidLayout` naming it (at once, even on a current-thread runtime), a push of that digest
+/// is `InvalidLayout` saying what occupies the path (not `AlreadyExists`), and [`Store::fsck`]
+/// reports it as corrupt, with a warning saying what it is. `gc` removes an unreachable link
+/// in `blobs/` (never its target) and leaves other special files there alone.
 pub struct Store {
     core: Arc<StoreCore>,
 }
@@ -103,8 +118,11 @@ impl Store {
     ///
     /// Errors: `InvalidLayout` when `root` is a file rather than a directory (a tar archive of a
     /// layout opens with [`crate::ReadOnlyStore::open`]), for a bad `oci-layout`, an empty or
-    /// non-JSON `index.json` or a bad entry in it; `UnsupportedVersion`; `Io` naming the path;
-    /// fetch or parse errors of a present manifest.
+    /// non-JSON `index.json` or a bad entry in it, naming `blobs/`, `blobs/<alg>/`, `ingest/`,
+    /// `index.json`, `index.json.lock` or `oci-layout` when it is a symbolic link or not of its
+    /// type (a FIFO `index.json`, say: it is never opened for a blocking read), or naming an
+    /// `index.json` entry's manifest whose path holds anything but a regular file;
+    /// `UnsupportedVersion`; `Io` naming the path; fetch or parse errors of a present manifest.
     pub async fn open_with(root: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let durable = options.is_durable();
@@ -151,7 +169,9 @@ impl Store {
 
     /// Writes every pending index change to `index.json` now, whatever the autosave policy.
     ///
-    /// Errors: `Io` (the previous `index.json` stays intact and the changes stay pending).
+    /// Errors: `Io` (the previous `index.json` stays intact and the changes stay pending);
+    /// `InvalidLayout` when `index.json.lock` or `index.json` became a symbolic link or not a
+    /// regular file (never followed), or `index.json` no longer parses.
     pub async fn save_index(&self) -> Result<()> {
         saved(self.core.saver.flush_now().await)
     }
@@ -176,7 +196,8 @@ impl Store {
     /// Starts writing a blob of `media_type` whose digest is computed as it is written; see
     /// [`BlobWriter::commit`].
     ///
-    /// Errors: `Io` creating the staging file.
+    /// Errors: `InvalidLayout` when `ingest/` is a symbolic link or not a directory; `Io`
+    /// creating the staging file.
     pub async fn blob_writer(&self, media_type: MediaType) -> Result<BlobWriter> {
         let target: Arc<dyn CommitStaged> = Arc::clone(&self.core) as Arc<dyn CommitStaged>;
         BlobWriter::start(self.core.contents.blobs(), media_type, target).await
@@ -193,7 +214,9 @@ impl Store {
     /// its blob keeps reading the complete, verified content (POSIX unlink semantics); a fetch
     /// started after it gets `NotFound`.
     ///
-    /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
+    /// Errors: `Io` from the sweep or the save; `InvalidLayout` when `blobs/<alg>/`, `ingest/`,
+    /// `index.json` or `index.json.lock` is a symbolic link or of the wrong type (nothing is
+    /// swept through it); fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
         self.core.touches.prune();
@@ -214,8 +237,12 @@ impl Store {
     /// can, and is made again, up to three times, when another process changed `index.json`
     /// during a walk that found blobs missing). What `index.json` on disk names is checked:
     /// under `Manual` or `Debounce` autosave, unsaved changes are not.
+    /// A name under `blobs/<alg>/` that is not a regular file (a symbolic link, directory, FIFO,
+    /// socket or device) is never opened: it is reported in `corrupt`, with a warning saying
+    /// what it is; an `index.json` or `oci-layout` that is one is a layout error.
     ///
-    /// Errors: `Io` when the layout cannot be listed or read.
+    /// Errors: `InvalidLayout` when `blobs/` or `blobs/<alg>/` is a symbolic link or not a
+    /// directory; `Io` when the layout cannot be listed or read.
     pub async fn fsck(&self) -> Result<FsckReport> {
         let layout = self.core.contents.layout().clone();
         // Re-hashing runs beside everything; the walk of `index.json` runs while no delete or
@@ -371,15 +398,18 @@ impl StoreCore {
 
 #[async_trait]
 impl CommitStaged for StoreCore {
-    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()> {
+    async fn commit_staged(&self, staging: &str, desc: &Descriptor) -> Result<()> {
         let _gate = self.gate.read().await;
         let digest = descriptor::validate(desc)?;
         refuse_oversized_manifest(desc)?;
         let successors = if is_manifest(desc) {
-            let path = staging.to_path_buf();
+            let layout = self.contents.layout().clone();
+            let name = staging.to_string();
             let body = spawn_blocking(move || {
-                std::fs::read(&path)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))
+                let ingest = blob::ingest_dir(&layout, false)?;
+                let path = layout.ingest_path().join(&name);
+                layout::read_file_in(ingest, &path, &name, Some(descriptor::MAX_MANIFEST_SIZE))?
+                    .ok_or_else(|| Error::not_found(path.display()))
             })
             .await?;
             Some(parse_successors(

@@ -24,7 +24,6 @@ fn seeded_layout(root: &Path, layer_len: usize) -> Image {
 }
 
 #[test]
-#[ignore = "hardening: fails until special files are refused without opening them (fetch)"]
 fn fetch_of_a_fifo_blob_is_refused_on_a_current_thread_runtime() {
     // 1 KiB is read on the runtime thread today; 1 MiB on the blocking pool.
     for len in [1024, 1 << 20] {
@@ -75,13 +74,11 @@ fn fsck_reports_planted(plant: impl FnOnce(&Path), what: &str) {
 }
 
 #[test]
-#[ignore = "hardening: fails until fsck reports special files instead of opening them"]
 fn fsck_reports_a_fifo_blob() {
     fsck_reports_planted(make_fifo, "fsck of a layout whose layer is a FIFO");
 }
 
 #[test]
-#[ignore = "hardening: fails until fsck reports a blob that is a directory instead of aborting"]
 fn fsck_reports_a_directory_blob() {
     fsck_reports_planted(
         |path| std::fs::create_dir(path).unwrap(),
@@ -90,7 +87,6 @@ fn fsck_reports_a_directory_blob() {
 }
 
 #[test]
-#[ignore = "hardening: fails until index.json is refused when it is not a regular file"]
 fn opening_with_a_fifo_index_json_is_refused() {
     for read_only in [false, true] {
         let dir = tempfile::tempdir().unwrap();
@@ -112,7 +108,6 @@ fn opening_with_a_fifo_index_json_is_refused() {
 }
 
 #[test]
-#[ignore = "hardening: fails until special files are refused without opening them (open)"]
 fn opening_with_a_fifo_manifest_does_not_hang() {
     for read_only in [false, true] {
         let dir = tempfile::tempdir().unwrap();
@@ -138,7 +133,6 @@ fn opening_with_a_fifo_manifest_does_not_hang() {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until a push onto a non-file says what is there"]
 async fn a_push_onto_a_directory_says_what_is_there() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();

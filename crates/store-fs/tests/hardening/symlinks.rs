@@ -34,7 +34,6 @@ async fn open_or_refused(root: &Path, options: StoreOptions, name: &str) -> Opti
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until symlinked layout directories are refused (ingest/)"]
 async fn pushes_never_stage_through_a_symlinked_ingest() {
     let layout = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
@@ -59,7 +58,6 @@ async fn pushes_never_stage_through_a_symlinked_ingest() {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until symlinked layout directories are refused (ingest/)"]
 async fn gc_never_sweeps_through_a_symlinked_ingest() {
     let layout = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
@@ -90,7 +88,6 @@ async fn gc_never_sweeps_through_a_symlinked_ingest() {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until symlinked layout directories are refused (blobs/<alg>/)"]
 async fn pushes_never_publish_through_a_blob_directory_swapped_for_a_symlink() {
     let layout = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
@@ -118,7 +115,6 @@ async fn pushes_never_publish_through_a_blob_directory_swapped_for_a_symlink() {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until index.json.lock is opened without following a symlink"]
 async fn a_symlinked_lock_file_is_never_followed() {
     let layout = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
@@ -142,7 +138,6 @@ async fn a_symlinked_lock_file_is_never_followed() {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until index.json and oci-layout are read without following a symlink"]
 async fn symlinked_layout_files_are_refused_at_open() {
     for name in ["index.json", "oci-layout"] {
         let layout = tempfile::tempdir().unwrap();
