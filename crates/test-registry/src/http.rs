@@ -3,16 +3,20 @@
 
 use crate::Error;
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::body::{Body, Frame};
 use hyper::header::HeaderMap;
 use hyper::service::service_fn;
 use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -53,7 +57,7 @@ impl Req {
     }
 }
 
-pub(crate) type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<BoxBody<Bytes, Infallible>>;
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Resp> + Send>>;
 pub(crate) type Handler = Arc<dyn Fn(Req) -> BoxFuture + Send + Sync>;
 
@@ -63,7 +67,7 @@ pub(crate) fn respond(
     headers: &[(&str, String)],
     body: impl Into<Bytes>,
 ) -> Resp {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(Full::new(body.into()).boxed());
     *response.status_mut() = status;
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
@@ -74,6 +78,45 @@ pub(crate) fn respond(
         }
     }
     response
+}
+
+/// A body whose length hyper is not told: it goes out chunked, or, when the response carries a
+/// `Content-Length` the bytes do not reach, cut short by closing the connection. It yields its
+/// bytes in two frames, since hyper takes a body of one frame as one of known length, and is
+/// not ready once before the last frame and the end, so that hyper flushes what it has (a cut
+/// short body then reaches the client before the connection closes).
+pub(crate) struct UnsizedBody {
+    frames: Vec<Bytes>,
+    paused: bool,
+}
+
+impl UnsizedBody {
+    /// A body of `bytes`.
+    pub fn new(bytes: Bytes) -> UnsizedBody {
+        let half = bytes.len() / 2;
+        UnsizedBody {
+            frames: vec![bytes.slice(half..), bytes.slice(..half)],
+            paused: false,
+        }
+    }
+}
+
+impl Body for UnsizedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.frames.len() < 2 && !self.paused {
+            self.paused = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.paused = false;
+        Poll::Ready(self.frames.pop().map(|bytes| Ok(Frame::data(bytes))))
+    }
 }
 
 /// A running server; dropping it stops the server and joins its thread.

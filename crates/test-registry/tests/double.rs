@@ -1,14 +1,10 @@
 //! The test double: the spec's endpoints (uploads of each kind, mounts, manifests, tags,
 //! catalog, referrers with pagination) and each fault knob, driven with a plain HTTP client.
 
-use ocistore_test_registry::{
-    BodyFault, DoubleAuth, FakeOptions, FakeRegistry, Fault, Malformed, MountMode, TokenConfig,
-    TokenServer, READER, READER_PASSWORD, WRITER, WRITER_PASSWORD,
-};
+use ocistore_test_registry::{FakeOptions, FakeRegistry, MountMode};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use std::time::Duration;
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -87,8 +87,8 @@ pub(crate) fn check(
         }
     };
     let challenge = if knobs.malformed == Some(Malformed::WwwAuthenticate) {
-        // An unterminated quote and no realm.
-        "Bearer realm=\"http://unterminated,service=".to_string()
+        // An unterminated quote, so no parameter can be read.
+        "Bearer realm=\"http://127.0.0.1:1/unterminated".to_string()
     } else {
         challenge
     };

@@ -68,6 +68,8 @@ pub enum BodyFault {
     /// `Content-Length` says the full size, but only half the bytes are sent before the
     /// connection closes.
     Truncated,
+    /// No `Content-Length`: the body goes out chunked, so only the bytes tell the size.
+    NoLength,
     /// `n` extra spaces after the content (the `Content-Length` says so, `Docker-Content-Digest`
     /// is still the stored one): too big, and the digest does not match.
     Oversized(usize),

@@ -3,9 +3,10 @@
 use super::auth::{check, Need};
 use super::store::{self, is_digest, page, verifies, Upload};
 use super::{BodyFault, DState, Fault, Knobs, Malformed, MountMode, RecordedRequest};
-use crate::http::{respond, Req, Resp};
+use crate::http::{respond, Req, Resp, UnsizedBody};
 use crate::token::lock;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -305,14 +306,22 @@ impl Ctx<'_> {
         }
     }
 
-    /// `bytes` as served under the body fault knob for `digest`, and the length announced.
-    fn faulty(&self, digest: &str, bytes: Bytes) -> (Bytes, usize) {
-        let fault = match &self.knobs.body_fault {
+    /// The body fault the knob sets for `digest`, if any.
+    fn fault_for(&self, digest: &str) -> Option<BodyFault> {
+        match &self.knobs.body_fault {
             Some((fault, None)) => Some(*fault),
             Some((fault, Some(only))) if only == digest => Some(*fault),
             _ => None,
-        };
-        match fault {
+        }
+    }
+
+    /// `bytes` as served under the body fault knob for `digest`, and the length announced.
+    fn faulty(&self, digest: &str, bytes: Bytes) -> (Bytes, usize) {
+        match self.fault_for(digest) {
+            Some(BodyFault::NoLength) => {
+                let len = bytes.len();
+                (bytes, len)
+            }
             None => {
                 let len = bytes.len();
                 (bytes, len)
@@ -345,15 +354,20 @@ impl Ctx<'_> {
         bytes: Bytes,
         mut headers: Vec<(&'static str, String)>,
     ) -> Resp {
+        let fault = self.fault_for(digest);
         let (bytes, len) = self.faulty(digest, bytes);
         headers.extend(self.digest_header(digest));
-        headers.push(("content-length", len.to_string()));
-        let body = if self.req.method == Method::HEAD {
-            Bytes::new()
-        } else {
-            bytes
-        };
-        respond(StatusCode::OK, &headers, body)
+        if fault != Some(BodyFault::NoLength) {
+            headers.push(("content-length", len.to_string()));
+        }
+        if self.req.method == Method::HEAD {
+            return respond(StatusCode::OK, &headers, Bytes::new());
+        }
+        let mut response = respond(StatusCode::OK, &headers, Bytes::new());
+        // hyper is not told the body's length: it sends what there is, chunked when no
+        // Content-Length was set, cut short when the one set is more than there is.
+        *response.body_mut() = UnsizedBody::new(bytes).boxed();
+        response
     }
 
     fn get_manifest(&self, name: &str, reference: &str) -> Resp {
