@@ -386,3 +386,126 @@ fn with_digest(location: &str, digest: &str) -> String {
     let separator = if location.contains('?') { '&' } else { '?' };
     format!("{location}{separator}digest={digest}")
 }
+
+/// What distribution 2.8 does and does not do, as the crate's README says: the reasons the
+/// test double exists. If a later registry package changes one of these, this test says which.
+#[tokio::test]
+async fn distribution_2_8_lacks_what_the_double_provides() {
+    let Some(registry) = Registry::start_or_skip(Auth::Anonymous) else {
+        return;
+    };
+    let http = client();
+    let base = registry.url();
+    let config = b"{}".to_vec();
+    let start = http
+        .post(format!("{base}/v2/probe/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::ACCEPTED);
+    // No chunk minimum announced.
+    assert!(start.headers().get("oci-chunk-min-length").is_none());
+    let location = absolute(&base, start.headers()["location"].to_str().unwrap());
+    let put = http
+        .put(with_digest(&location, &sha256(&config)))
+        .body(config.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(&config), "size": config.len()},
+        "layers": [],
+    })
+    .to_string();
+    for tag in ["a", "b", "c"] {
+        let put = http
+            .put(format!("{base}/v2/probe/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), StatusCode::CREATED);
+    }
+    // Tags: `n` is ignored, every tag comes back at once, and no Link.
+    let tags = http
+        .get(format!("{base}/v2/probe/tags/list?n=1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(tags.headers().get("link").is_none());
+    let body: Value = tags.json().await.unwrap();
+    let mut all: Vec<&str> = body["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(all, ["a", "b", "c"]);
+
+    // A mount of a blob the source has: always 201, never the 202 fallback.
+    let mount = http
+        .post(format!(
+            "{base}/v2/other/blobs/uploads/?mount={}&from=probe",
+            sha256(&config)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mount.status(), StatusCode::CREATED);
+    assert_eq!(
+        mount.headers()["docker-content-digest"],
+        sha256(&config).as_str()
+    );
+
+    // The catalog does paginate, with a Link to the next page.
+    let catalog = http
+        .get(format!("{base}/v2/_catalog?n=1"))
+        .send()
+        .await
+        .unwrap();
+    let link = catalog.headers()["link"].to_str().unwrap().to_string();
+    assert!(
+        link.contains("last=other") || link.contains("last=probe"),
+        "{link}"
+    );
+    assert!(link.ends_with("rel=\"next\""), "{link}");
+
+    // No referrers API, and a subject on a manifest PUT gets no OCI-Subject.
+    let subject = sha256(manifest.as_bytes());
+    let referrers = http
+        .get(format!("{base}/v2/probe/referrers/{subject}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(referrers.status(), StatusCode::NOT_FOUND);
+    let mut referrer: Value = serde_json::from_str(&manifest).unwrap();
+    referrer["subject"] = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                 "digest": subject, "size": manifest.len()});
+    let put = http
+        .put(format!("{base}/v2/probe/manifests/sig"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(referrer.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    assert!(put.headers().get("oci-subject").is_none());
+
+    // A manifest PUT over 4 MiB is refused.
+    let big = http
+        .put(format!("{base}/v2/probe/manifests/big"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(format!("{}{}", manifest, " ".repeat(4 << 20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::BAD_REQUEST);
+    let body: Value = big.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID");
+}
