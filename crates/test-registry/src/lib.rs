@@ -1,0 +1,33 @@
+//! Test infrastructure for registry clients. Nothing here is shipped: the crate is a
+//! dev-dependency of the crates whose tests talk to a registry.
+//!
+//! - [`Registry`] starts a real registry, Debian's `docker-registry` (distribution 2.8), on a free
+//!   port of 127.0.0.1 in one of three [`Auth`] configurations: anonymous, htpasswd basic auth, or
+//!   token auth against a [`TokenServer`] running inside the test process.
+//! - [`TokenServer`] implements the Docker token flow (GET with Basic auth, OAuth2 POST with
+//!   `password` and `refresh_token` grants) and signs RS256 JWTs with a certificate made for the
+//!   test; it counts and records what it is asked, and has knobs to make tokens expire or fail.
+//! - [`FakeRegistry`] is a test double: an in-process HTTP server following the OCI distribution
+//!   spec, for what no installable registry does (the referrers API, a 202 on mount, `Link`
+//!   pagination, 429 with `Retry-After`, `OCI-Chunk-Min-Length`, ...) and for broken or hostile
+//!   answers on demand. It records every request it receives.
+//!
+//! Every server runs on a thread of its own with its own runtime, so the harness works from sync
+//! tests (that run a command-line binary) as well as from `#[tokio::test]`s, and stops when its
+//! handle is dropped.
+
+mod double;
+mod error;
+mod http;
+mod real;
+mod token;
+
+pub use double::{
+    BodyFault, DoubleAuth, FakeOptions, FakeRegistry, Fault, Malformed, MountMode, RecordedRequest,
+};
+pub use error::Error;
+pub use real::{require_interop, Auth, Registry, RunningRegistry, Skip, INSTALL_HINT, REQUIRE_ENV};
+pub use token::{
+    decode_claims, Grant, TokenConfig, TokenRequest, TokenServer, User, READER, READER_PASSWORD,
+    WRITER, WRITER_PASSWORD,
+};
