@@ -52,7 +52,7 @@ async fn push_resolve_fetch_tag_and_list_anonymously() {
     assert_eq!(resolved.digest(), manifest.digest());
     assert_eq!(resolved.size(), manifest.size());
     assert_eq!(resolved.media_type(), manifest.media_type());
-    let by_digest = repo.resolve(&manifest.digest().to_string()).await.unwrap();
+    let by_digest = repo.resolve(manifest.digest().as_ref()).await.unwrap();
     assert_eq!(by_digest.digest(), manifest.digest());
     let full = format!("{}/demo/app:v2", registry.host());
     assert_eq!(
