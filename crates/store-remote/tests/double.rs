@@ -279,7 +279,7 @@ async fn hostile_bodies_are_refused() {
         BodyFault::NoLength,
         BodyFault::Oversized(10),
     ] {
-        double.set_body_fault(Some(fault), Some(&desc.digest().to_string()));
+        double.set_body_fault(Some(fault), Some(desc.digest().as_ref()));
         let result = fetch_all(&repo, &desc).await;
         match (fault, result) {
             (BodyFault::NoLength, Ok(got)) => assert_eq!(got, data),
