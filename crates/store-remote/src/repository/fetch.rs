@@ -193,6 +193,10 @@ impl Repository {
         if ValidDigest::parse(reference).is_ok() || crate::reference::is_valid_tag(reference) {
             return Ok(reference.to_string());
         }
+        if looks_like_digest(reference) {
+            // A digest of an algorithm the registry cannot address names nothing stored there.
+            return Err(Error::not_found(format!("{}@{reference}", self.name)));
+        }
         let parsed = crate::reference::Reference::parse(reference)?;
         if parsed.registry != self.registry || parsed.repository != self.name {
             return Err(Error::InvalidReference {
@@ -211,6 +215,24 @@ impl Repository {
                 reason: "names no tag or digest".into(),
             }),
         }
+    }
+}
+
+/// `alg:encoded` without a `/`: meant as a digest, even if not a valid one.
+fn looks_like_digest(reference: &str) -> bool {
+    match reference.split_once(':') {
+        Some((alg, rest)) => {
+            !alg.is_empty()
+                && !reference.contains('/')
+                && !rest.is_empty()
+                && alg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b))
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+        }
+        None => false,
     }
 }
 

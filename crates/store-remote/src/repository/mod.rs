@@ -127,7 +127,8 @@ impl Repository {
         Call::new(method, url, &self.registry, self.scope(actions))
     }
 
-    /// The tags of the repository strictly after `last`, every page of them, ascending.
+    /// The tags of the repository strictly after `last`, every page of them, ascending (none
+    /// for a repository the registry does not know).
     async fn list_tags(&self, last: Option<&str>) -> Result<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct TagList {
@@ -145,6 +146,10 @@ impl Repository {
                 .client
                 .send(self.call(Method::GET, url.clone(), "pull"))
                 .await?;
+            // Registries create repositories on first push: one they do not know has no tags.
+            if response.status() == reqwest::StatusCode::NOT_FOUND && out.is_empty() {
+                return Ok(Vec::new());
+            }
             let response = check(response, &Method::GET).await?;
             let next = crate::client::header(&response, "link")
                 .and_then(|link| wire::next_link(link, &url));

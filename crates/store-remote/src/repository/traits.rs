@@ -24,7 +24,13 @@ impl Fetcher for Repository {
 impl Pusher for Repository {
     /// Uploads a blob (streamed, verified before it is committed) or PUTs a manifest by digest
     /// (bounded by `max_metadata_bytes`, parsed, the registry's digest checked).
+    ///
+    /// Content the repository already has is `AlreadyExists` (one `HEAD` first), as with every
+    /// ocistore target; nothing is read from `content` then.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+        if self.exists_impl(expected).await? {
+            return Err(store_core::Error::already_exists(expected.digest()));
+        }
         if is_manifest_desc(expected) {
             let digest = store_core::descriptor::validate(expected)?;
             let limit = self.client.options().max_metadata_bytes;
