@@ -31,6 +31,9 @@ struct Inner {
     http: reqwest::Client,
     opts: ClientOptions,
     credentials: SharedProvider,
+    /// The credential of each registry, asked of the provider once (reading the Docker config
+    /// or running a helper costs a file read or a process); dropped when the registry refuses it.
+    known: std::sync::Mutex<std::collections::HashMap<String, Credential>>,
     auth: AuthState,
 }
 
@@ -120,6 +123,7 @@ impl Client {
                 http,
                 opts: options,
                 credentials,
+                known: std::sync::Mutex::default(),
                 auth: AuthState::default(),
             }),
         })
@@ -180,6 +184,9 @@ impl Client {
                 }
             };
             let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && authenticated_after_401 {
+                self.forget_credential(&call.registry);
+            }
             if status == StatusCode::UNAUTHORIZED && !authenticated_after_401 {
                 let challenge = response
                     .headers()
@@ -263,12 +270,39 @@ impl Client {
     }
 
     async fn credential(&self, registry: &str) -> Credential {
+        let known = |inner: &Inner| {
+            inner
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(registry)
+                .cloned()
+        };
+        if let Some(credential) = known(&self.inner) {
+            return credential;
+        }
         let provider = Arc::clone(&self.inner.credentials);
-        let registry = registry.to_string();
+        let name = registry.to_string();
         // Reading the Docker config and running a credential helper block.
-        tokio::task::spawn_blocking(move || provider.credential(&registry))
+        let credential = tokio::task::spawn_blocking(move || provider.credential(&name))
             .await
-            .unwrap_or(Credential::Anonymous)
+            .unwrap_or(Credential::Anonymous);
+        self.inner
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(registry.to_string(), credential.clone());
+        credential
+    }
+
+    /// Forgets the credential of `registry`, so that the next request asks the provider again
+    /// (after a refusal: the user may have logged in meanwhile).
+    fn forget_credential(&self, registry: &str) {
+        self.inner
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(registry);
     }
 
     /// Asks the token server at `realm` for a token for the call's scope: an OAuth2 refresh

@@ -401,6 +401,23 @@ async fn bearer_tokens_single_flight_and_malformed_challenges() {
     }
     assert_eq!(server.tokens_issued(), 1);
 
+    // An oversized token answer is refused, bounded, and no token comes of it.
+    server.set_oversize(Some(3 << 20));
+    let fresh = client_with(
+        test_options(),
+        Credential::Basic {
+            username: ocistore_test_registry::WRITER.into(),
+            password: Secret::new(ocistore_test_registry::WRITER_PASSWORD),
+        },
+    );
+    let err = Repository::new(&fresh, &format!("{}/tok/app", double.host()))
+        .unwrap()
+        .resolve("v1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SizeExceedsLimit, "{err}");
+    server.set_oversize(None);
+
     double.set_malformed(Some(Malformed::WwwAuthenticate));
     let other = client_with(test_options(), Credential::Anonymous);
     let err = Repository::new(&other, &format!("{}/tok/app", double.host()))
