@@ -16,6 +16,7 @@ pub mod reference;
 mod registry;
 mod repository;
 mod secret;
+mod verify;
 pub mod wire;
 
 pub use client::Client;

@@ -270,41 +270,45 @@ fn desc_of_other(actual: &[u8], claimed: &[u8]) -> store_core::spec::Descriptor 
 async fn hostile_bodies_are_refused() {
     let double = double();
     let repo = repo_on(&double, test_options(), "bad/app");
-    let data = Bytes::from(vec![42u8; 5000]);
-    let desc = descriptor_from_bytes(MediaType::ImageLayer, &data);
-    push_bytes(&repo, &desc, data.clone()).await.unwrap();
-    for fault in [
-        BodyFault::WrongBytes,
-        BodyFault::Truncated,
-        BodyFault::NoLength,
-        BodyFault::Oversized(10),
-    ] {
-        double.set_body_fault(Some(fault), Some(desc.digest().as_ref()));
-        let result = fetch_all(&repo, &desc).await;
-        match (fault, result) {
-            (BodyFault::NoLength, Ok(got)) => assert_eq!(got, data),
-            (_, Err(err)) => assert!(
-                matches!(
-                    err.kind(),
-                    ErrorKind::Mismatch | ErrorKind::Backend | ErrorKind::Io
+    // Small blobs are hashed inline, large ones on a thread beside the reader: both paths.
+    for len in [5000usize, 5 << 20] {
+        let data = Bytes::from((0..len).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+        let desc = descriptor_from_bytes(MediaType::ImageLayer, &data);
+        push_bytes(&repo, &desc, data.clone()).await.unwrap();
+        assert_eq!(fetch_all(&repo, &desc).await.unwrap(), data);
+        for fault in [
+            BodyFault::WrongBytes,
+            BodyFault::Truncated,
+            BodyFault::NoLength,
+            BodyFault::Oversized(10),
+        ] {
+            double.set_body_fault(Some(fault), Some(desc.digest().as_ref()));
+            let result = fetch_all(&repo, &desc).await;
+            match (fault, result) {
+                (BodyFault::NoLength, Ok(got)) => assert_eq!(got, data),
+                (_, Err(err)) => assert!(
+                    matches!(
+                        err.kind(),
+                        ErrorKind::Mismatch | ErrorKind::Backend | ErrorKind::Io
+                    ),
+                    "{fault:?}: {err}"
                 ),
-                "{fault:?}: {err}"
-            ),
-            (_, Ok(_)) => panic!("{fault:?}: unverified bytes were handed out"),
-        }
-        // Copying into a layout leaves no blob behind.
-        let dir = tempfile::tempdir().unwrap();
-        let layout = store_fs::Store::open(dir.path()).await.unwrap();
-        let reader = repo.fetch(&desc).await;
-        if let Ok(reader) = reader {
-            let pushed = layout.push(&desc, reader).await;
-            if fault != BodyFault::NoLength {
-                assert!(pushed.is_err(), "{fault:?}");
-                assert!(!layout.exists(&desc).await.unwrap(), "{fault:?}");
+                (_, Ok(_)) => panic!("{fault:?}: unverified bytes were handed out"),
+            }
+            // Copying into a layout leaves no blob behind.
+            let dir = tempfile::tempdir().unwrap();
+            let layout = store_fs::Store::open(dir.path()).await.unwrap();
+            let reader = repo.fetch(&desc).await;
+            if let Ok(reader) = reader {
+                let pushed = layout.push(&desc, reader).await;
+                if fault != BodyFault::NoLength {
+                    assert!(pushed.is_err(), "{fault:?}");
+                    assert!(!layout.exists(&desc).await.unwrap(), "{fault:?}");
+                }
             }
         }
+        double.set_body_fault(None, None);
     }
-    double.set_body_fault(None, None);
 
     // An oversized manifest: refused by size before being read.
     let repo_small = repo_on(

@@ -13,6 +13,10 @@ use store_core::digest::{digest_string, ValidDigest};
 use store_core::{Error, ErrorKind, Result};
 use tokio_util::io::StreamReader;
 
+/// Blobs from this size on are hashed on a thread of their own while they stream; smaller
+/// ones inline (a thread hand-off costs more than hashing them).
+const PARALLEL_HASH_FROM: u64 = 4 << 20;
+
 /// Whether `desc` is read from the manifests endpoint rather than the blobs one.
 pub(crate) fn is_manifest_desc(desc: &Descriptor) -> bool {
     is_manifest_type(media_type_str(desc.media_type()))
@@ -46,6 +50,13 @@ impl Repository {
                     ),
                 ));
             }
+        }
+        if target.size() >= PARALLEL_HASH_FROM {
+            return Ok(crate::verify::verified(
+                Box::pin(response.bytes_stream()),
+                digest,
+                target.size(),
+            ));
         }
         let stream = response.bytes_stream().map_err(std::io::Error::other);
         let reader = VerifyReader::with_digest(StreamReader::new(stream), digest, target.size());
