@@ -356,3 +356,90 @@ async fn token_auth_on_the_double_grants_scopes_and_honours_revocation() {
     );
     assert_eq!(server.tokens_issued(), 3);
 }
+
+#[tokio::test]
+async fn basic_auth_on_the_double_and_mount_needs_pull_on_the_source() {
+    let server = Arc::new(TokenServer::start(TokenConfig::standard()).unwrap());
+    let registry = FakeRegistry::start(FakeOptions {
+        auth: DoubleAuth::Token(server.clone()),
+    })
+    .unwrap();
+    let digest = registry.put_blob("source", b"layer".to_vec());
+    let http = client();
+    let url = format!(
+        "{}/v2/target/blobs/uploads/?mount={digest}&from=source",
+        registry.url()
+    );
+    // A token for the target only: the mount becomes an upload.
+    let target_only = get_token(
+        &server,
+        WRITER,
+        WRITER_PASSWORD,
+        "repository:target:pull,push",
+    )
+    .await;
+    let upload = http
+        .post(&url)
+        .bearer_auth(&target_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    assert!(registry.blob("target", &digest).is_none());
+    // With pull on the source too (two scopes in one token request): mounted.
+    let both = client()
+        .get(server.realm())
+        .query(&[
+            ("service", server.service()),
+            ("scope", "repository:target:pull,push"),
+            ("scope", "repository:source:pull"),
+        ])
+        .basic_auth(WRITER, Some(WRITER_PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let mounted = http
+        .post(&url)
+        .bearer_auth(both["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mounted.status(), StatusCode::CREATED);
+    assert_eq!(registry.blob("target", &digest).unwrap(), "layer");
+
+    let basic = FakeRegistry::start(FakeOptions {
+        auth: DoubleAuth::Basic {
+            user: READER.into(),
+            password: READER_PASSWORD.into(),
+        },
+    })
+    .unwrap();
+    let ping = format!("{}/v2/", basic.url());
+    let refused = http
+        .get(&ping)
+        .basic_auth(READER, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&refused, "www-authenticate").unwrap(),
+        "Basic realm=\"ocistore-fake-registry\""
+    );
+    let allowed = http
+        .get(&ping)
+        .basic_auth(READER, Some(READER_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    // The Authorization header is recorded as sent (tests can check what a client sent).
+    let recorded = basic.requests();
+    assert!(recorded[1]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Basic "));
+}

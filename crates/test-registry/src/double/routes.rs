@@ -1,6 +1,6 @@
 //! The double's routes: parsing the path, faults, and each endpoint of the distribution spec.
 
-use super::auth::{check, Need};
+use super::auth::{allows, check, Need};
 use super::store::{self, is_digest, page, verifies, Upload};
 use super::{BodyFault, DState, Fault, Knobs, Malformed, MountMode, RecordedRequest};
 use crate::http::{respond, Req, Resp, UnsizedBody};
@@ -533,7 +533,18 @@ impl Ctx<'_> {
 
     fn start_upload(&self, name: &str) -> Resp {
         if let (Some(mount), Some(from)) = (self.req.param("mount"), self.req.param("from")) {
-            if self.knobs.mount == MountMode::Created {
+            // Like distribution: the source needs pull access, else the mount quietly becomes
+            // an upload.
+            let source_allowed = allows(
+                self.state,
+                self.knobs,
+                self.req,
+                &Need::Repo {
+                    name: &from,
+                    action: "pull",
+                },
+            );
+            if self.knobs.mount == MountMode::Created && source_allowed {
                 let mut store = lock(&self.state.store);
                 let source = store
                     .repos
