@@ -61,6 +61,33 @@ async fn injected_429_and_5xx_answer_the_next_requests_then_stop() {
 }
 
 #[tokio::test]
+async fn dropped_connections_and_stalls() {
+    let registry = double();
+    let url = format!("{}/v2/", registry.url());
+    registry.fail_next(1, Fault::Disconnect);
+    let dropped = client().get(&url).send().await;
+    assert!(dropped.is_err(), "{dropped:?}");
+    // The next request is answered.
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    registry.fail_next(1, Fault::Stall(Duration::from_secs(30)));
+    let impatient = Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let timed_out = impatient.get(&url).send().await.unwrap_err();
+    assert!(timed_out.is_timeout(), "{timed_out:?}");
+    registry.fail_next(1, Fault::Stall(Duration::from_millis(10)));
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn digest_header_can_be_left_out() {
     let registry = double();
     let digest = registry.put_blob("r", b"abc".to_vec());

@@ -58,6 +58,10 @@ pub enum Fault {
     },
     /// This status (e.g. 500, 502, 503) with an `UNKNOWN` error body.
     Status(u16),
+    /// The connection is closed without an answer (a dropped connection).
+    Disconnect,
+    /// The request is handled normally, after this long (for a client's timeouts).
+    Stall(std::time::Duration),
 }
 
 /// A way the double corrupts the bodies of blob and manifest GETs (and their HEAD lengths).

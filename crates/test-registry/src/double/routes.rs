@@ -3,7 +3,7 @@
 use super::auth::{allows, check, Need};
 use super::store::{self, is_digest, page, verifies, Upload};
 use super::{BodyFault, DState, Fault, Knobs, Malformed, MountMode, RecordedRequest};
-use crate::http::{respond, Req, Resp, UnsizedBody};
+use crate::http::{disconnect, respond, Req, Resp, UnsizedBody};
 use crate::token::lock;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -88,6 +88,9 @@ fn fault_response(knobs: &Knobs, fault: Fault) -> Resp {
             }
             response
         }
+        Fault::Disconnect => disconnect(),
+        // Handled before the request is: it only delays it.
+        Fault::Stall(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, &[], Bytes::new()),
         Fault::Status(status) => error(
             knobs,
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -108,8 +111,10 @@ pub(crate) async fn handle(state: Option<Arc<DState>>, req: Req) -> Resp {
         let fault = knobs.faults.pop_front();
         (knobs.clone(), fault)
     };
-    if let Some(fault) = fault {
-        return fault_response(&knobs, fault);
+    match fault {
+        Some(Fault::Stall(delay)) => tokio::time::sleep(delay).await,
+        Some(fault) => return fault_response(&knobs, fault),
+        None => {}
     }
     let Some(route) = parse(&req.path) else {
         return error(&knobs, StatusCode::NOT_FOUND, "NOT_FOUND", "no such route");
