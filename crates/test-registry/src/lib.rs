@@ -37,3 +37,11 @@ pub use token::{
     decode_claims, Grant, TokenConfig, TokenRequest, TokenServer, User, READER, READER_PASSWORD,
     WRITER, WRITER_PASSWORD,
 };
+
+/// Locks `mutex`, going on with the data if a panicking test poisoned it (the servers outlive
+/// a failed assertion in one test thread and must keep answering the others).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -4,11 +4,14 @@
 //! garbage-collected, and only what a client's tests need is there.
 
 mod auth;
+mod listing;
 mod routes;
 mod store;
+mod uploads;
 
 use crate::http::{Req, Server};
-use crate::token::{lock, TokenServer};
+use crate::lock;
+use crate::token::TokenServer;
 use crate::Error;
 use bytes::Bytes;
 use std::collections::VecDeque;
