@@ -119,6 +119,17 @@ impl Body for UnsizedBody {
     }
 }
 
+/// Marks a response that must not be sent: the connection is closed instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Disconnect;
+
+/// A response that closes the connection without answering.
+pub(crate) fn disconnect() -> Resp {
+    let mut response = respond(StatusCode::INTERNAL_SERVER_ERROR, &[], Bytes::new());
+    response.extensions_mut().insert(Disconnect);
+    response
+}
+
 /// A running server; dropping it stops the server and joins its thread.
 pub(crate) struct Server {
     addr: SocketAddr,
@@ -208,7 +219,12 @@ async fn accept_loop(listener: tokio::net::TcpListener, handler: Handler) {
                         }
                         Err(_) => respond(StatusCode::BAD_REQUEST, &[], "unreadable body"),
                     };
-                    Ok::<_, std::convert::Infallible>(response)
+                    if response.extensions().get::<Disconnect>().is_some() {
+                        // An error from the service makes hyper close the connection without
+                        // writing a response.
+                        return Err(std::io::Error::other("disconnect injected by the test"));
+                    }
+                    Ok(response)
                 }
             });
             // A client that hangs up mid-request is no concern of the harness.

@@ -11,17 +11,23 @@
 //!   spec, for what no installable registry does (the referrers API, a 202 on mount, `Link`
 //!   pagination, 429 with `Retry-After`, `OCI-Chunk-Min-Length`, ...) and for broken or hostile
 //!   answers on demand. It records every request it receives.
+//! - [`docker_config_with_password`] and friends write the Docker `config.json` a credential
+//!   lookup reads.
 //!
 //! Every server runs on a thread of its own with its own runtime, so the harness works from sync
 //! tests (that run a command-line binary) as well as from `#[tokio::test]`s, and stops when its
 //! handle is dropped.
 
+mod docker_config;
 mod double;
 mod error;
 mod http;
 mod real;
 mod token;
 
+pub use docker_config::{
+    docker_config_with_identity_token, docker_config_with_password, write_docker_config,
+};
 pub use double::{
     BodyFault, DoubleAuth, FakeOptions, FakeRegistry, Fault, Malformed, MountMode, RecordedRequest,
 };
@@ -31,3 +37,11 @@ pub use token::{
     decode_claims, Grant, TokenConfig, TokenRequest, TokenServer, User, READER, READER_PASSWORD,
     WRITER, WRITER_PASSWORD,
 };
+
+/// Locks `mutex`, going on with the data if a panicking test poisoned it (the servers outlive
+/// a failed assertion in one test thread and must keep answering the others).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

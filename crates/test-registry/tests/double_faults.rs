@@ -61,6 +61,33 @@ async fn injected_429_and_5xx_answer_the_next_requests_then_stop() {
 }
 
 #[tokio::test]
+async fn dropped_connections_and_stalls() {
+    let registry = double();
+    let url = format!("{}/v2/", registry.url());
+    registry.fail_next(1, Fault::Disconnect);
+    let dropped = client().get(&url).send().await;
+    assert!(dropped.is_err(), "{dropped:?}");
+    // The next request is answered.
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    registry.fail_next(1, Fault::Stall(Duration::from_secs(30)));
+    let impatient = Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let timed_out = impatient.get(&url).send().await.unwrap_err();
+    assert!(timed_out.is_timeout(), "{timed_out:?}");
+    registry.fail_next(1, Fault::Stall(Duration::from_millis(10)));
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn digest_header_can_be_left_out() {
     let registry = double();
     let digest = registry.put_blob("r", b"abc".to_vec());
@@ -355,4 +382,91 @@ async fn token_auth_on_the_double_grants_scopes_and_honours_revocation() {
         StatusCode::ACCEPTED
     );
     assert_eq!(server.tokens_issued(), 3);
+}
+
+#[tokio::test]
+async fn basic_auth_on_the_double_and_mount_needs_pull_on_the_source() {
+    let server = Arc::new(TokenServer::start(TokenConfig::standard()).unwrap());
+    let registry = FakeRegistry::start(FakeOptions {
+        auth: DoubleAuth::Token(server.clone()),
+    })
+    .unwrap();
+    let digest = registry.put_blob("source", b"layer".to_vec());
+    let http = client();
+    let url = format!(
+        "{}/v2/target/blobs/uploads/?mount={digest}&from=source",
+        registry.url()
+    );
+    // A token for the target only: the mount becomes an upload.
+    let target_only = get_token(
+        &server,
+        WRITER,
+        WRITER_PASSWORD,
+        "repository:target:pull,push",
+    )
+    .await;
+    let upload = http
+        .post(&url)
+        .bearer_auth(&target_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::ACCEPTED);
+    assert!(registry.blob("target", &digest).is_none());
+    // With pull on the source too (two scopes in one token request): mounted.
+    let both = client()
+        .get(server.realm())
+        .query(&[
+            ("service", server.service()),
+            ("scope", "repository:target:pull,push"),
+            ("scope", "repository:source:pull"),
+        ])
+        .basic_auth(WRITER, Some(WRITER_PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let mounted = http
+        .post(&url)
+        .bearer_auth(both["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mounted.status(), StatusCode::CREATED);
+    assert_eq!(registry.blob("target", &digest).unwrap(), "layer");
+
+    let basic = FakeRegistry::start(FakeOptions {
+        auth: DoubleAuth::Basic {
+            user: READER.into(),
+            password: READER_PASSWORD.into(),
+        },
+    })
+    .unwrap();
+    let ping = format!("{}/v2/", basic.url());
+    let refused = http
+        .get(&ping)
+        .basic_auth(READER, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&refused, "www-authenticate").unwrap(),
+        "Basic realm=\"ocistore-fake-registry\""
+    );
+    let allowed = http
+        .get(&ping)
+        .basic_auth(READER, Some(READER_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    // The Authorization header is recorded as sent (tests can check what a client sent).
+    let recorded = basic.requests();
+    assert!(recorded[1]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Basic "));
 }

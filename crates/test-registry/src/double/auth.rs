@@ -18,6 +18,12 @@ pub(crate) enum Need<'a> {
     Catalog,
 }
 
+/// Whether `req`'s credentials allow `need` (no answer made: for the source repository of a
+/// mount, which a registry checks quietly and falls back to an upload when it is not allowed).
+pub(crate) fn allows(state: &DState, knobs: &Knobs, req: &Req, need: &Need<'_>) -> bool {
+    check(state, knobs, req, need).is_ok()
+}
+
 /// `Ok` when `req` may do what `need` says, else the 401 to answer (boxed: a response is
 /// large and this is the rare path).
 pub(crate) fn check(

@@ -4,11 +4,14 @@
 //! garbage-collected, and only what a client's tests need is there.
 
 mod auth;
+mod listing;
 mod routes;
 mod store;
+mod uploads;
 
 use crate::http::{Req, Server};
-use crate::token::{lock, TokenServer};
+use crate::lock;
+use crate::token::TokenServer;
 use crate::Error;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -58,6 +61,10 @@ pub enum Fault {
     },
     /// This status (e.g. 500, 502, 503) with an `UNKNOWN` error body.
     Status(u16),
+    /// The connection is closed without an answer (a dropped connection).
+    Disconnect,
+    /// The request is handled normally, after this long (for a client's timeouts).
+    Stall(std::time::Duration),
 }
 
 /// A way the double corrupts the bodies of blob and manifest GETs (and their HEAD lengths).

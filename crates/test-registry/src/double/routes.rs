@@ -1,17 +1,16 @@
-//! The double's routes: parsing the path, faults, and each endpoint of the distribution spec.
+//! The double's routes: parsing the path, injected faults, auth, dispatch, and the blob and
+//! manifest endpoints (uploads and listings have modules of their own).
 
 use super::auth::{check, Need};
-use super::store::{self, is_digest, page, verifies, Upload};
-use super::{BodyFault, DState, Fault, Knobs, Malformed, MountMode, RecordedRequest};
-use crate::http::{respond, Req, Resp, UnsizedBody};
-use crate::token::lock;
+use super::store::{self, is_digest, verifies};
+use super::{BodyFault, DState, Fault, Knobs, Malformed, RecordedRequest};
+use crate::http::{disconnect, respond, Req, Resp, UnsizedBody};
+use crate::lock;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Which endpoint a path names.
 enum Route {
@@ -88,6 +87,9 @@ fn fault_response(knobs: &Knobs, fault: Fault) -> Resp {
             }
             response
         }
+        Fault::Disconnect => disconnect(),
+        // Handled before the request is: it only delays it.
+        Fault::Stall(_) => respond(StatusCode::INTERNAL_SERVER_ERROR, &[], Bytes::new()),
         Fault::Status(status) => error(
             knobs,
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -108,8 +110,10 @@ pub(crate) async fn handle(state: Option<Arc<DState>>, req: Req) -> Resp {
         let fault = knobs.faults.pop_front();
         (knobs.clone(), fault)
     };
-    if let Some(fault) = fault {
-        return fault_response(&knobs, fault);
+    match fault {
+        Some(Fault::Stall(delay)) => tokio::time::sleep(delay).await,
+        Some(fault) => return fault_response(&knobs, fault),
+        None => {}
     }
     let Some(route) = parse(&req.path) else {
         return error(&knobs, StatusCode::NOT_FOUND, "NOT_FOUND", "no such route");
@@ -200,14 +204,15 @@ pub(crate) fn redirected(state: Option<Arc<DState>>, req: Req) -> Resp {
     }
 }
 
-struct Ctx<'a> {
-    state: &'a DState,
-    knobs: &'a Knobs,
-    req: &'a Req,
+/// One request being handled, with the state and the knobs as they were when it arrived.
+pub(crate) struct Ctx<'a> {
+    pub state: &'a DState,
+    pub knobs: &'a Knobs,
+    pub req: &'a Req,
 }
 
 impl Ctx<'_> {
-    fn unsupported(&self) -> Resp {
+    pub(crate) fn unsupported(&self) -> Resp {
         error(
             self.knobs,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -216,12 +221,12 @@ impl Ctx<'_> {
         )
     }
 
-    fn err(&self, status: StatusCode, code: &str, message: &str) -> Resp {
+    pub(crate) fn err(&self, status: StatusCode, code: &str, message: &str) -> Resp {
         error(self.knobs, status, code, message)
     }
 
     /// `Docker-Content-Digest: digest`, unless the knob leaves it out.
-    fn digest_header(&self, digest: &str) -> Vec<(&'static str, String)> {
+    pub(crate) fn digest_header(&self, digest: &str) -> Vec<(&'static str, String)> {
         if self.knobs.omit_digest {
             Vec::new()
         } else {
@@ -229,85 +234,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// `n` from the query, capped by the page size knob.
-    fn page_limit(&self) -> Result<Option<usize>, Box<Resp>> {
-        let asked = match self.req.param("n") {
-            Some(n) => match n.parse::<usize>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    return Err(Box::new(self.err(
-                        StatusCode::BAD_REQUEST,
-                        "PAGINATION_NUMBER_INVALID",
-                        "n is not a number",
-                    )))
-                }
-            },
-            None => None,
-        };
-        Ok(match (asked, self.knobs.page_size) {
-            (Some(a), Some(p)) => Some(a.min(p)),
-            (a, p) => a.or(p),
-        })
-    }
-
-    /// The `Link` header to the next page at `path` after `last`.
-    fn link(&self, path: &str, n: Option<usize>, last: &str) -> (&'static str, String) {
-        if self.knobs.malformed == Some(Malformed::Link) {
-            return ("link", format!("{path}?last={last}; rel=next <"));
-        }
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if let Some(n) = n {
-            query.append_pair("n", &n.to_string());
-        }
-        query.append_pair("last", last);
-        ("link", format!("<{path}?{}>; rel=\"next\"", query.finish()))
-    }
-
-    fn paged(&self, path: &str, key: &str, extra: Value, items: Vec<String>) -> Resp {
-        let n = match self.page_limit() {
-            Ok(n) => n,
-            Err(response) => return *response,
-        };
-        let last = self.req.param("last");
-        let (items, more) = page(&items, last.as_deref(), n);
-        let mut headers = vec![("content-type", "application/json".to_string())];
-        if more {
-            if let Some(last) = items.last() {
-                headers.push(self.link(path, n, last));
-            }
-        }
-        let mut body = extra;
-        body[key] = json!(items);
-        respond(StatusCode::OK, &headers, body.to_string())
-    }
-
-    fn catalog(&self) -> Resp {
-        let repos: Vec<String> = lock(&self.state.store).repos.keys().cloned().collect();
-        self.paged("/v2/_catalog", "repositories", json!({}), repos)
-    }
-
-    fn tags(&self, name: &str) -> Resp {
-        let tags: Option<Vec<String>> = lock(&self.state.store)
-            .repos
-            .get(name)
-            .map(|r| r.tags.keys().cloned().collect());
-        match tags {
-            Some(tags) => self.paged(
-                &format!("/v2/{name}/tags/list"),
-                "tags",
-                json!({"name": name}),
-                tags,
-            ),
-            None => self.err(
-                StatusCode::NOT_FOUND,
-                "NAME_UNKNOWN",
-                "repository name not known",
-            ),
-        }
-    }
-
     /// The body fault the knob sets for `digest`, if any.
-    fn fault_for(&self, digest: &str) -> Option<BodyFault> {
+    pub(crate) fn fault_for(&self, digest: &str) -> Option<BodyFault> {
         match &self.knobs.body_fault {
             Some((fault, None)) => Some(*fault),
             Some((fault, Some(only))) if only == digest => Some(*fault),
@@ -316,7 +244,7 @@ impl Ctx<'_> {
     }
 
     /// `bytes` as served under the body fault knob for `digest`, and the length announced.
-    fn faulty(&self, digest: &str, bytes: Bytes) -> (Bytes, usize) {
+    pub(crate) fn faulty(&self, digest: &str, bytes: Bytes) -> (Bytes, usize) {
         match self.fault_for(digest) {
             Some(BodyFault::NoLength) => {
                 let len = bytes.len();
@@ -348,7 +276,7 @@ impl Ctx<'_> {
     }
 
     /// A GET or HEAD answer with `bytes` (corrupted as the knobs say) and `headers`.
-    fn content(
+    pub(crate) fn content(
         &self,
         digest: &str,
         bytes: Bytes,
@@ -370,7 +298,7 @@ impl Ctx<'_> {
         response
     }
 
-    fn get_manifest(&self, name: &str, reference: &str) -> Resp {
+    pub(crate) fn get_manifest(&self, name: &str, reference: &str) -> Resp {
         let found = {
             let store = lock(&self.state.store);
             store.resolve(name, reference).and_then(|digest| {
@@ -393,7 +321,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn put_manifest(&self, name: &str, reference: &str) -> Resp {
+    pub(crate) fn put_manifest(&self, name: &str, reference: &str) -> Resp {
         let body = &self.req.body;
         if body.len() > self.knobs.max_manifest {
             return self.err(
@@ -450,7 +378,7 @@ impl Ctx<'_> {
         respond(StatusCode::CREATED, &headers, Bytes::new())
     }
 
-    fn delete_manifest(&self, name: &str, reference: &str) -> Resp {
+    pub(crate) fn delete_manifest(&self, name: &str, reference: &str) -> Resp {
         let mut store = lock(&self.state.store);
         let Some(digest) = store.resolve(name, reference) else {
             return self.err(
@@ -469,7 +397,7 @@ impl Ctx<'_> {
         respond(StatusCode::ACCEPTED, &[], Bytes::new())
     }
 
-    fn get_blob(&self, name: &str, digest: &str) -> Resp {
+    pub(crate) fn get_blob(&self, name: &str, digest: &str) -> Resp {
         let bytes = lock(&self.state.store)
             .repos
             .get(name)
@@ -498,7 +426,7 @@ impl Ctx<'_> {
         )
     }
 
-    fn delete_blob(&self, name: &str, digest: &str) -> Resp {
+    pub(crate) fn delete_blob(&self, name: &str, digest: &str) -> Resp {
         let removed = lock(&self.state.store)
             .repos
             .get_mut(name)
@@ -508,234 +436,4 @@ impl Ctx<'_> {
             None => self.err(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown"),
         }
     }
-
-    /// 201 for blob `digest` of `name`, now stored.
-    fn blob_created(&self, name: &str, digest: &str) -> Resp {
-        let mut headers = vec![("location", format!("/v2/{name}/blobs/{digest}"))];
-        headers.extend(self.digest_header(digest));
-        respond(StatusCode::CREATED, &headers, Bytes::new())
-    }
-
-    fn store_blob(&self, name: &str, digest: &str, bytes: Bytes) -> Resp {
-        if !verifies(digest, &bytes) {
-            return self.err(
-                StatusCode::BAD_REQUEST,
-                "DIGEST_INVALID",
-                "the content does not match the digest",
-            );
-        }
-        lock(&self.state.store)
-            .repo_mut(name)
-            .blobs
-            .insert(digest.to_string(), bytes);
-        self.blob_created(name, digest)
-    }
-
-    fn start_upload(&self, name: &str) -> Resp {
-        if let (Some(mount), Some(from)) = (self.req.param("mount"), self.req.param("from")) {
-            if self.knobs.mount == MountMode::Created {
-                let mut store = lock(&self.state.store);
-                let source = store
-                    .repos
-                    .get(&from)
-                    .and_then(|r| r.blobs.get(&mount).cloned());
-                if let Some(bytes) = source {
-                    store.repo_mut(name).blobs.insert(mount.clone(), bytes);
-                    drop(store);
-                    return self.blob_created(name, &mount);
-                }
-            }
-        } else if let Some(digest) = self.req.param("digest") {
-            return self.store_blob(name, &digest, self.req.body.clone());
-        }
-        let id = {
-            let mut store = lock(&self.state.store);
-            store.next_upload += 1;
-            let id = format!("upload-{}", store.next_upload);
-            store.uploads.insert(
-                id.clone(),
-                Upload {
-                    repo: name.to_string(),
-                    ..Upload::default()
-                },
-            );
-            id
-        };
-        let mut headers = vec![
-            ("location", format!("/v2/{name}/blobs/uploads/{id}")),
-            ("range", "0-0".to_string()),
-            ("docker-upload-uuid", id),
-        ];
-        if let Some(min) = self.knobs.chunk_min {
-            headers.push(("oci-chunk-min-length", min.to_string()));
-        }
-        respond(StatusCode::ACCEPTED, &headers, Bytes::new())
-    }
-
-    /// Appends the body to upload `id`, checking `Content-Range` and the chunk minimum;
-    /// `Err` is the answer refusing it.
-    fn append(&self, name: &str, id: &str, is_patch: bool) -> Result<usize, Box<Resp>> {
-        let mut store = lock(&self.state.store);
-        let Some(upload) = store.uploads.get_mut(id).filter(|u| u.repo == name) else {
-            return Err(Box::new(self.err(
-                StatusCode::NOT_FOUND,
-                "BLOB_UPLOAD_UNKNOWN",
-                "upload unknown",
-            )));
-        };
-        let body = &self.req.body;
-        if body.is_empty() {
-            return Ok(upload.data.len());
-        }
-        if let Some(range) = self.req.header("content-range") {
-            let start = range
-                .split('-')
-                .next()
-                .and_then(|s| s.trim().parse::<usize>().ok());
-            if start != Some(upload.data.len()) {
-                return Err(Box::new(range_error(self.knobs, upload.data.len())));
-            }
-        }
-        if let Some(min) = self.knobs.chunk_min {
-            if upload.short_chunk_seen {
-                return Err(Box::new(range_error(self.knobs, upload.data.len())));
-            }
-            if is_patch && (body.len() as u64) < min {
-                upload.short_chunk_seen = true;
-            }
-        }
-        upload.data.extend_from_slice(body);
-        Ok(upload.data.len())
-    }
-
-    fn patch_upload(&self, name: &str, id: &str) -> Resp {
-        match self.append(name, id, true) {
-            Ok(len) => respond(
-                StatusCode::ACCEPTED,
-                &[
-                    ("location", format!("/v2/{name}/blobs/uploads/{id}")),
-                    ("range", format!("0-{}", len.saturating_sub(1))),
-                    ("docker-upload-uuid", id.to_string()),
-                ],
-                Bytes::new(),
-            ),
-            Err(response) => *response,
-        }
-    }
-
-    fn finish_upload(&self, name: &str, id: &str) -> Resp {
-        let Some(digest) = self.req.param("digest") else {
-            return self.err(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "no digest given");
-        };
-        if let Err(response) = self.append(name, id, false) {
-            return *response;
-        }
-        let data = lock(&self.state.store)
-            .uploads
-            .remove(id)
-            .map(|u| Bytes::from(u.data))
-            .unwrap_or_default();
-        self.store_blob(name, &digest, data)
-    }
-
-    fn upload_status(&self, name: &str, id: &str) -> Resp {
-        let len = lock(&self.state.store)
-            .uploads
-            .get(id)
-            .filter(|u| u.repo == name)
-            .map(|u| u.data.len());
-        match len {
-            Some(len) => respond(
-                StatusCode::NO_CONTENT,
-                &[
-                    ("location", format!("/v2/{name}/blobs/uploads/{id}")),
-                    ("range", format!("0-{}", len.saturating_sub(1))),
-                    ("docker-upload-uuid", id.to_string()),
-                ],
-                Bytes::new(),
-            ),
-            None => self.err(
-                StatusCode::NOT_FOUND,
-                "BLOB_UPLOAD_UNKNOWN",
-                "upload unknown",
-            ),
-        }
-    }
-
-    fn cancel_upload(&self, id: &str) -> Resp {
-        match lock(&self.state.store).uploads.remove(id) {
-            Some(_) => respond(StatusCode::NO_CONTENT, &[], Bytes::new()),
-            None => self.err(
-                StatusCode::NOT_FOUND,
-                "BLOB_UPLOAD_UNKNOWN",
-                "upload unknown",
-            ),
-        }
-    }
-
-    fn referrers(&self, name: &str, digest: &str) -> Resp {
-        if !self.knobs.referrers_api {
-            // What distribution 2.8 answers: the route does not exist.
-            return respond(
-                StatusCode::NOT_FOUND,
-                &[("content-type", "text/plain; charset=utf-8".to_string())],
-                "404 page not found\n",
-            );
-        }
-        let artifact_type = self.req.param("artifactType");
-        let all = lock(&self.state.store).referrers(name, digest, artifact_type.as_deref());
-        let n = match self.page_limit() {
-            Ok(n) => n,
-            Err(response) => return *response,
-        };
-        let keys: Vec<String> = all
-            .iter()
-            .map(|d| d["digest"].as_str().unwrap_or_default().to_string())
-            .collect();
-        let last = self.req.param("last");
-        let (page_keys, more) = page(&keys, last.as_deref(), n);
-        let manifests: Vec<&Value> = all
-            .iter()
-            .filter(|d| {
-                page_keys
-                    .iter()
-                    .any(|k| d["digest"].as_str() == Some(k.as_str()))
-            })
-            .collect();
-        let mut headers = vec![("content-type", INDEX.to_string())];
-        if artifact_type.is_some() {
-            headers.push(("oci-filters-applied", "artifactType".to_string()));
-        }
-        if more {
-            if let Some(last) = page_keys.last() {
-                let mut link = self.link(&format!("/v2/{name}/referrers/{digest}"), n, last);
-                if let (Some(kind), false) = (
-                    &artifact_type,
-                    self.knobs.malformed == Some(Malformed::Link),
-                ) {
-                    let mut query = form_urlencoded::Serializer::new(String::new());
-                    query.append_pair("artifactType", kind);
-                    link.1 = link.1.replacen("?", &format!("?{}&", query.finish()), 1);
-                }
-                headers.push(link);
-            }
-        }
-        let body = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
-        respond(StatusCode::OK, &headers, body.to_string())
-    }
-}
-
-fn range_error(knobs: &Knobs, have: usize) -> Resp {
-    let mut response = error(
-        knobs,
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "BLOB_UPLOAD_INVALID",
-        "chunk out of order or smaller than OCI-Chunk-Min-Length",
-    );
-    if let Ok(value) =
-        hyper::header::HeaderValue::from_str(&format!("0-{}", have.saturating_sub(1)))
-    {
-        response.headers_mut().insert("range", value);
-    }
-    response
 }

@@ -95,11 +95,7 @@ impl Registry {
     /// when the files, port or keys cannot be made.
     pub fn start(auth: Auth) -> Result<RunningRegistry, Error> {
         let Some(program) = find_program(PROGRAM) else {
-            return Err(if require_interop() {
-                Error::Required
-            } else {
-                Error::Skipped(Skip)
-            });
+            return Err(missing(require_interop()));
         };
         let dir = tempfile::Builder::new()
             .prefix("ocistore-test-registry-")
@@ -309,6 +305,15 @@ impl RunningRegistry {
     }
 }
 
+/// The error for a missing registry: a failure when `required`, else a skip.
+fn missing(required: bool) -> Error {
+    if required {
+        Error::Required
+    } else {
+        Error::Skipped(Skip)
+    }
+}
+
 /// A free port of 127.0.0.1 (free when asked; see the retry in [`Registry::start`]).
 fn free_port() -> Result<u16, Error> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -347,4 +352,30 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_registry_skips_unless_required() {
+        let skip = missing(false);
+        assert!(skip.is_skip());
+        assert_eq!(
+            skip.to_string(),
+            "skipped: docker-registry missing; install with apt-get install docker-registry"
+        );
+        let required = missing(true);
+        assert!(!required.is_skip());
+        assert!(required
+            .to_string()
+            .contains("OCISTORE_REQUIRE_INTEROP=1 requires it"));
+    }
+
+    #[test]
+    fn programs_are_found_on_path_only_when_executable() {
+        assert!(find_program("sh").is_some());
+        assert!(find_program("surely-no-such-program-ocistore").is_none());
+    }
 }

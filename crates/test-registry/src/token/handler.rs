@@ -1,8 +1,9 @@
 //! The token endpoint: who is asking, what they get, and the JWT that says so.
 
 use super::grant::Scope;
-use super::{jwt, lock, Issued, State, TokenRequest};
+use super::{jwt, Issued, State, TokenRequest};
 use crate::http::{respond, Req, Resp};
+use crate::lock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hyper::{Method, StatusCode};

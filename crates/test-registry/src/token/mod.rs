@@ -8,11 +8,12 @@ mod jwt;
 pub use grant::{Grant, User};
 
 use crate::http::Server;
+use crate::lock;
 use crate::Error;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The user of [`TokenConfig::standard`] who may pull, push and delete everywhere and list the
@@ -122,13 +123,6 @@ pub(crate) struct State {
     pub tokens_issued: AtomicUsize,
     pub request_count: AtomicUsize,
     pub realm: String,
-}
-
-/// Locks `mutex`, going on with the data if a panicking test poisoned it.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The claims of a JWT (its middle part, not verified), e.g. to see what a token grants:
