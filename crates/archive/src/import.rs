@@ -14,7 +14,7 @@ use store_core::descriptor::{
     OCTET_STREAM,
 };
 use store_core::digest::ValidDigest;
-use store_core::manifest::parse_successors;
+use store_core::manifest::ManifestParts;
 use store_core::reference::validate_tag;
 use store_core::{content, Error, ErrorKind, Result, Target};
 use tokio::io::AsyncRead;
@@ -368,9 +368,10 @@ impl<T: Target + ?Sized> Importer<'_, T> {
         visited: &mut HashSet<String>,
         order: &mut Vec<(Descriptor, String)>,
     ) -> Result<()> {
-        // An explicit stack: (node, whether its children were pushed already).
-        let mut stack = vec![(root.clone(), false)];
-        while let Some((node, expanded)) = stack.pop() {
+        // An explicit stack: (node, whether its children were pushed already, whether it is a
+        // subject, which may be absent: skopeo copies a referrer without it).
+        let mut stack = vec![(root.clone(), false, false)];
+        while let Some((node, expanded, optional)) = stack.pop() {
             let key = node.digest().to_string();
             if expanded {
                 order.push((node, key));
@@ -379,70 +380,82 @@ impl<T: Target + ?Sized> Importer<'_, T> {
             if !visited.insert(key.clone()) {
                 continue;
             }
-            let children = self.children(&node, from).await?;
+            let Some(children) = self.children(&node, from, optional).await? else {
+                // An absent subject: nothing to push, nothing to walk.
+                visited.remove(&key);
+                continue;
+            };
             let mut node = node;
             if let Some(Blob::Held { media_type, .. }) = self.blobs.get(&key) {
                 if !is_manifest_type(node.media_type().as_ref()) {
                     node.set_media_type(MediaType::from(media_type.as_str()));
                 }
             }
-            stack.push((node, true));
-            for child in children.into_iter().rev() {
-                stack.push((child, false));
+            stack.push((node, true, false));
+            for (child, subject) in children.into_iter().rev() {
+                stack.push((child, false, subject));
             }
         }
         Ok(())
     }
 
-    /// The successors of `node`, after checking that it is in the archive or in `dst`.
-    async fn children(&self, node: &Descriptor, from: &str) -> Result<Vec<Descriptor>> {
+    /// The successors of `node`, each with whether it is the node's `subject`, after checking
+    /// that `node` is in the archive or in `dst`; `None` for an absent node that may be absent
+    /// (`optional`: a subject).
+    async fn children(
+        &self,
+        node: &Descriptor,
+        from: &str,
+        optional: bool,
+    ) -> Result<Option<Vec<(Descriptor, bool)>>> {
         let key = node.digest().as_ref();
-        let manifest_type = |held: Option<&str>| {
-            let declared = node.media_type().as_ref();
-            if is_manifest_type(declared) {
-                Some(declared.to_string())
-            } else {
-                held.map(str::to_string)
+        let declared = node.media_type().as_ref();
+        let body = match self.blobs.get(key) {
+            Some(blob) if blob.size() != node.size() => {
+                return Err(Error::mismatch(
+                    key,
+                    format!(
+                        "{from} says {} bytes, the archive's entry has {}",
+                        node.size(),
+                        blob.size()
+                    ),
+                ))
             }
-        };
-        match self.blobs.get(key) {
-            Some(blob) if blob.size() != node.size() => Err(Error::mismatch(
-                key,
-                format!(
-                    "{from} says {} bytes, the archive's entry has {}",
-                    node.size(),
-                    blob.size()
-                ),
-            )),
-            Some(Blob::Held { body, media_type }) => match manifest_type(Some(media_type)) {
-                Some(kind) => parse_successors(key, &kind, body),
-                None => Ok(Vec::new()),
-            },
-            Some(Blob::Present { .. }) | Some(Blob::Pushed { .. }) => {
-                if is_manifest_type(node.media_type().as_ref()) {
-                    content::successors(self.dst, node).await
+            Some(Blob::Held { body, media_type }) => {
+                let kind = if is_manifest_type(declared) {
+                    declared
                 } else {
-                    Ok(Vec::new())
+                    media_type.as_str()
+                };
+                return successors(key, kind, body).map(Some);
+            }
+            Some(Blob::Present { .. }) | Some(Blob::Pushed { .. }) => {
+                if !is_manifest_type(declared) {
+                    return Ok(Some(Vec::new()));
                 }
+                content::fetch_all(self.dst, node).await?
             }
             None => {
                 descriptor::validate(node)?;
                 if self.dst.exists(node).await? {
-                    return content::successors(self.dst, node).await;
+                    if !is_manifest_type(declared) {
+                        return Ok(Some(Vec::new()));
+                    }
+                    content::fetch_all(self.dst, node).await?
+                } else if optional || is_foreign_layer(declared) {
+                    return Ok(None);
+                } else {
+                    return Err(bad_entry(
+                        "index.json",
+                        format!(
+                            "{from} reaches {key} ({declared}), which is neither in the archive \
+                             nor in the destination"
+                        ),
+                    ));
                 }
-                if is_foreign_layer(node.media_type().as_ref()) {
-                    return Ok(Vec::new());
-                }
-                Err(bad_entry(
-                    "index.json",
-                    format!(
-                        "{from} reaches {key} ({}), which is neither in the archive nor in \
-                         the destination",
-                        node.media_type()
-                    ),
-                ))
             }
-        }
+        };
+        successors(key, declared, &body).map(Some)
     }
 
     /// The tag each `index.json` entry gets (`None`: untagged), all checked before any is
@@ -472,6 +485,22 @@ impl<T: Target + ?Sized> Importer<'_, T> {
         }
         Ok(out)
     }
+}
+
+/// The successors of the manifest `body`, each with whether it is the manifest's `subject`.
+///
+/// Errors: `InvalidManifest` when the body does not parse as `media_type`.
+fn successors(digest: &str, media_type: &str, body: &[u8]) -> Result<Vec<(Descriptor, bool)>> {
+    let parts = ManifestParts::parse(digest, media_type, body)?;
+    let subject = parts.subject.as_ref().map(|s| s.digest().to_string());
+    Ok(parts
+        .successors(media_type)
+        .into_iter()
+        .map(|child| {
+            let is_subject = subject.as_deref() == Some(child.digest().as_ref());
+            (child, is_subject)
+        })
+        .collect())
 }
 
 /// The name containerd gives an `index.json` entry: its `io.containerd.image.name`
