@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 
 /// The compression an archive was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     /// A plain tar.
     None,
     /// gzip (`1f 8b`), members concatenated as `gzip` allows.

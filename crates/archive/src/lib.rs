@@ -54,7 +54,6 @@ mod options;
 mod tar_read;
 mod tar_write;
 
-pub use decompress::Compression;
 pub use export::export;
 pub use import::{default_name, import, CONTAINERD_IMAGE_NAME};
 pub use options::{ExportOptions, Exported, ImportOptions, Imported, NameMapping};
