@@ -243,3 +243,47 @@ async fn write_blob<S: ReadOnlyGraphTarget + ?Sized, W: AsyncWrite + Unpin>(
     written += write_raw(out, &vec![0u8; tar_write::padding(size)]).await?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::{MediaType, PlatformBuilder};
+    use std::collections::HashMap;
+
+    /// An entry with a Windows platform and 20 annotations, in a new hash map each time.
+    fn entry() -> Descriptor {
+        let mut entry = Descriptor::new(
+            MediaType::ImageManifest,
+            3,
+            store_core::digest::sha256_of(b"abc"),
+        );
+        let platform = PlatformBuilder::default()
+            .architecture("amd64")
+            .os("windows")
+            .os_version("10.0.17763.1")
+            .os_features(vec!["win32k".to_string()])
+            .build()
+            .unwrap();
+        entry.set_platform(Some(platform));
+        let annotations: HashMap<String, String> = (0..20)
+            .map(|i| (format!("key.{:02}", 19 - i), i.to_string()))
+            .collect();
+        entry.set_annotations(Some(annotations));
+        entry
+    }
+
+    #[test]
+    fn index_json_is_canonical() {
+        let first = index_json(&[entry()]).unwrap();
+        for _ in 0..5 {
+            assert_eq!(index_json(&[entry()]).unwrap(), first);
+        }
+        let text = String::from_utf8(first).unwrap();
+        assert!(text.contains(r#""os.version":"10.0.17763.1""#), "{text}");
+        assert!(text.contains(r#""os.features":["win32k"]"#), "{text}");
+        let positions: Vec<usize> = (0..20)
+            .map(|i| text.find(&format!("\"key.{i:02}\"")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
+}

@@ -78,7 +78,9 @@ struct Importer<'a, T: ?Sized> {
 /// Reads the OCI image layout archive `reader` (a plain tar, or one compressed with gzip or
 /// zstd, told by its magic bytes) in one pass and imports it into `dst`; see the crate
 /// documentation for the rules. Returns one [`Imported`] per `index.json` entry, in its order,
-/// with the tag it got.
+/// with the tag it got. The reader is `'static` because each big blob's bytes are handed to
+/// `dst.push` as a reader of their own (stdin, a `File`, a child's stdout, an HTTP body stream
+/// all are); blobs are pushed one at a time, in the archive's order.
 ///
 /// Errors (each naming the archive entry, as `InvalidLayout { path: <entry> }` unless said
 /// otherwise): a truncated or corrupt stream; an entry refused by
