@@ -7,8 +7,9 @@
 //! It is never seeked, so stdin, a pipe from another process or an HTTP body will do.
 //! Entries are checked by the rules of [`store_core::archive_entry`], shared with the
 //! read-only store over a tar: `oci-layout`, `index.json` and `blobs/<alg>/<hex>` (with or
-//! without `./`) in any order, directories; anything else (`..`, absolute paths, links, devices,
-//! other names) fails the import, naming the entry.
+//! without `./`) in any order, and their directories, are read; `..`, absolute paths, links,
+//! devices and any other name under `blobs/` fail the import, naming the entry; other files
+//! beside the layout (a store's `ingest/`, `docker save`'s `manifest.json`) are skipped unread.
 //!
 //! - A blob the destination already has (`exists`) is skipped: its bytes are read past, not
 //!   hashed.

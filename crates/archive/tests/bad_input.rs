@@ -105,7 +105,8 @@ async fn escaping_names_links_and_devices_are_refused() {
         (name.as_str(), b'4', "device".into()),
         ("blobs/sha256/xyz", b'0', "blobs/sha256/xyz".into()),
         ("blobs/md5/abc", b'0', "blobs/md5/abc".into()),
-        ("etc/passwd", b'0', "etc/passwd".into()),
+        ("./blobs/sha256/", b'0', "blobs/sha256/".into()),
+        ("blobs/tmp/", b'5', "blobs/tmp/".into()),
     ];
     for (entry, flag, mention) in cases {
         let data: &[u8] = if flag == b'0' { b"x" } else { b"" };

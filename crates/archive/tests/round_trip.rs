@@ -231,6 +231,10 @@ async fn names_follow_containerd_then_the_caller() {
         .entry(&config_name, b'0', config)
         .entry(&layer_name, b'0', payload)
         .entry("oci-layout", b'0', br#"{"imageLayoutVersion":"1.0.0"}"#)
+        // Beside the layout: skipped unread.
+        .entry("manifest.json", b'0', b"[]")
+        .entry("./ingest/", b'5', b"")
+        .entry("ingest/push-123", b'0', b"half a blob")
         .end();
     let dst = MemoryStore::new();
     let imported = import(

@@ -2,11 +2,15 @@
 //! streaming importer (`ocistore::archive`) and the read-only store over a seekable tar.
 //!
 //! An archive of a layout holds `oci-layout`, `index.json`, `blobs/<alg>/<hex>` regular files and
-//! the directories above them, named with or without a leading `./`. Anything that could make
-//! an extractor write outside its directory or alias another file (`..`, absolute paths, links),
-//! anything that is not content (devices, fifos), and any other name is refused, so that a
-//! reader never has to guess what an entry means. Two names are tolerated and skipped:
-//! `manifest.json` and `repositories`, which `docker save` writes beside the layout.
+//! the directories above them, named with or without a leading `./`. Refused, naming the entry:
+//! anything that could make an extractor write outside its directory or alias another file
+//! (`..`, absolute paths, symbolic and hard links), anything that is not content (devices,
+//! fifos, other tar types), and under `blobs/` anything but `blobs/<alg>/` directories and
+//! `blobs/<alg>/<hex>` files of a supported algorithm with lowercase hex of the right length (a
+//! blob must be named by a digest it can be checked against). Other regular files and
+//! directories beside the layout are skipped unread: the image-layout spec allows them, and a tar
+//! of a real layout directory has them (a store's `ingest/` staging directory and lock file,
+//! skopeo's `oci-put-blob*` leftovers, `docker save`'s `manifest.json` and `repositories`).
 
 use crate::digest::ValidDigest;
 use std::fmt;
@@ -57,8 +61,8 @@ pub enum LayoutEntry {
     Index,
     /// `blobs/<alg>/<hex>`, with its digest.
     Blob(ValidDigest),
-    /// A file some tools write beside the layout (`manifest.json`, `repositories` of
-    /// `docker save`): skipped.
+    /// A regular file or directory outside `blobs/` other than `oci-layout` and `index.json`
+    /// (a store's staging files, `docker save`'s `manifest.json`): skipped unread.
     Ignored,
 }
 
@@ -99,9 +103,9 @@ pub fn clean_name(raw: &[u8]) -> Result<Option<String>, &'static str> {
 /// Decides what the entry named `raw` of kind `kind` is.
 ///
 /// Errors: a [`Rejection`] naming the entry for an absolute path, a `..` component, a link, a
-/// device, a fifo or another typeflag, a name that is not UTF-8, and a regular file that is not
-/// `oci-layout`, `index.json` or `blobs/<alg>/<hex>` with a supported algorithm and lowercase
-/// hex of the right length (or a directory anywhere else than `blobs` and `blobs/<alg>`).
+/// device, a fifo or another typeflag, a name that is not UTF-8, a regular file named `blobs`
+/// or under `blobs/` that is not `blobs/<alg>/<hex>` with a supported algorithm and lowercase
+/// hex of the right length, and a directory under `blobs/` other than `blobs/<alg>`.
 pub fn classify(raw: &[u8], kind: EntryKind) -> Result<LayoutEntry, Rejection> {
     let reject = |reason: String| Rejection {
         name: String::from_utf8_lossy(raw).into_owned(),
@@ -119,11 +123,12 @@ pub fn classify(raw: &[u8], kind: EntryKind) -> Result<LayoutEntry, Rejection> {
                     Some(alg) if crate::digest::Algorithm::from_name(alg).is_some() => {
                         Ok(LayoutEntry::Directory)
                     }
-                    _ => Err(reject(
-                        "is a directory outside `blobs/<algorithm>`; a layout archive has no \
-                         others"
+                    Some(_) => Err(reject(
+                        "is a directory under `blobs/` that is not `blobs/<algorithm>` (sha256, \
+                         sha384 or sha512)"
                             .into(),
                     )),
+                    None => Ok(LayoutEntry::Ignored),
                 },
             };
         }
@@ -161,17 +166,22 @@ pub fn classify(raw: &[u8], kind: EntryKind) -> Result<LayoutEntry, Rejection> {
     match name.as_str() {
         "oci-layout" => return Ok(LayoutEntry::OciLayout),
         "index.json" => return Ok(LayoutEntry::Index),
-        "manifest.json" | "repositories" => return Ok(LayoutEntry::Ignored),
         _ => {}
     }
     let not_a_blob = || {
         reject(
-            "is not `oci-layout`, `index.json` or `blobs/<algorithm>/<hex>` (sha256, sha384 \
-             or sha512, lowercase hex)"
+            "is under `blobs/` but not named `blobs/<algorithm>/<hex>` (sha256, sha384 or \
+             sha512, lowercase hex of the digest's length)"
                 .into(),
         )
     };
-    let rest = name.strip_prefix("blobs/").ok_or_else(not_a_blob)?;
+    let Some(rest) = name.strip_prefix("blobs/") else {
+        return if name == "blobs" {
+            Err(not_a_blob())
+        } else {
+            Ok(LayoutEntry::Ignored)
+        };
+    };
     let (alg, hex) = rest.split_once('/').ok_or_else(not_a_blob)?;
     let digest = ValidDigest::parse(&format!("{alg}:{hex}")).map_err(|_| not_a_blob())?;
     Ok(LayoutEntry::Blob(digest))
@@ -244,9 +254,11 @@ mod tests {
             ),
             (format!("blobs/sha256/{HEX}0"), EntryKind::Regular),
             ("blobs/sha256".into(), EntryKind::Regular),
-            ("etc/passwd".into(), EntryKind::Regular),
-            ("etc".into(), EntryKind::Directory),
-            ("oci-put-blob123".into(), EntryKind::Regular),
+            ("blobs".into(), EntryKind::Regular),
+            ("blobs/sha256/x/y".into(), EntryKind::Regular),
+            ("blobs/tmp".into(), EntryKind::Directory),
+            ("../etc".into(), EntryKind::Directory),
+            ("etc/passwd".into(), EntryKind::Symlink),
         ];
         for (name, kind) in bad {
             let err = classify(name.as_bytes(), kind).unwrap_err();
