@@ -266,3 +266,64 @@ async fn names_follow_containerd_then_the_caller() {
         vec!["mirror/docker.io/library/app:1.0", "mirror/plain"]
     );
 }
+
+#[tokio::test]
+async fn sha512_blobs_go_through_pax_names() {
+    use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+    use store_core::digest::{digest_of, Algorithm};
+    use store_core::{Pusher, Tagger};
+    let src = MemoryStore::new();
+    let layer_bytes = b"a sha512 layer".to_vec();
+    let layer = Descriptor::new(
+        MediaType::ImageLayer,
+        layer_bytes.len() as u64,
+        digest_of(Algorithm::Sha512, &layer_bytes),
+    );
+    src.push(&layer, content::reader_from_bytes(layer_bytes))
+        .await
+        .unwrap();
+    let (config, config_bytes) = content::empty_json();
+    content::push_bytes(&src, &config, config_bytes)
+        .await
+        .unwrap();
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(vec![layer.clone()])
+        .build()
+        .unwrap();
+    let body = serde_json::to_vec(&manifest).unwrap();
+    let desc = content::descriptor_from_bytes(MediaType::ImageManifest, &body);
+    src.push(&desc, content::reader_from_bytes(body))
+        .await
+        .unwrap();
+    src.tag(&desc, "sha512").await.unwrap();
+
+    let mut archive = Vec::new();
+    export(&src, ["sha512"], &mut archive, &ExportOptions::default())
+        .await
+        .unwrap();
+    let hex = layer.digest().to_string()["sha512:".len()..].to_string();
+    let names: Vec<String> = tar::Archive::new(&archive[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&format!("blobs/sha512/{hex}")), "{names:?}");
+
+    let dst = MemoryStore::new();
+    import(
+        std::io::Cursor::new(archive.clone()),
+        &dst,
+        &ImportOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(dst.exists(&layer).await.unwrap());
+    let mut again = Vec::new();
+    export(&dst, ["sha512"], &mut again, &ExportOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again, archive);
+}
