@@ -20,7 +20,8 @@ const COPY_CHUNK: usize = 1 << 20;
 /// `writer`, streaming each blob from `src.fetch`: `oci-layout`, then `index.json` (one entry
 /// per reference, in the order given, a tag's with its `ref.name`; then, with
 /// [`ExportOptions::referrers`], the referrers, untagged), then the directories `blobs/` and
-/// `blobs/<alg>/`, then every blob the graphs reach exactly once, sorted by digest. Every
+/// `blobs/<alg>/`, then every blob the graphs reach exactly once, sorted by digest
+/// (non-distributable layers excepted, as in every copy; sha512 names carry a pax record). Every
 /// header has mtime 0, uid and gid 0, no user or group name, mode 0644 (directories 0755), so
 /// the same content always gives the same bytes. The writer is flushed, not shut down.
 ///

@@ -327,3 +327,32 @@ async fn sha512_blobs_go_through_pax_names() {
         .unwrap();
     assert_eq!(again, archive);
 }
+
+#[tokio::test]
+async fn gnu_tar_and_pax_archives_of_an_extracted_layout_import() {
+    let (src, _) = sample(1000).await;
+    let ours = archive_of(&src, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    tar::Archive::new(&ours[..]).unpack(&layout).unwrap();
+    for format in ["gnu", "posix", "ustar"] {
+        let file = dir.path().join(format!("{format}.tar.gz"));
+        let status = std::process::Command::new("tar")
+            .arg(format!("--format={format}"))
+            .arg("-C")
+            .arg(&layout)
+            .arg("-czf")
+            .arg(&file)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success(), "tar --format={format}");
+        let dst = MemoryStore::new();
+        let bytes = std::fs::read(&file).unwrap();
+        import(std::io::Cursor::new(bytes), &dst, &ImportOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
+        assert_eq!(archive_of(&dst, true).await, ours, "{format}");
+    }
+}
