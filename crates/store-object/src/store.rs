@@ -215,6 +215,9 @@ impl StoreCore {
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
         let manifest = is_manifest(expected);
+        // The existence check comes first even where a create-if-absent put would answer
+        // AlreadyExists by itself: the contract says a push of stored content must not read
+        // the caller's reader. It doubles the requests of a small push.
         if contents.blobs.stat(&digest).await?.is_some() {
             if manifest && !contents.graph.contains(digest.as_str()) {
                 if let Ok(()) = contents.learn(expected).await {
