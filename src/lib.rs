@@ -37,6 +37,14 @@ pub mod archive {
     pub use store_archive::*;
 }
 
+/// The OCI image layout in an object store (S3 and kin): [`object::Store`] over any
+/// `Arc<dyn object::object_store::ObjectStore>` and a prefix, with the traits, autosave policies,
+/// `gc` and `fsck` of [`fs::Store`]; `index.json` changes by compare-and-swap, so several
+/// machines can share one bucket.
+pub mod object {
+    pub use store_object::*;
+}
+
 /// When a [`fs::Store`] writes `index.json`: the [`AutoSave`](autosave::AutoSave) policy set
 /// with [`StoreOptions::autosave`](fs::StoreOptions::autosave).
 pub mod autosave {

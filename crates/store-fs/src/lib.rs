@@ -41,6 +41,7 @@ compile_error!(
 mod blob;
 mod fsutil;
 mod index;
+pub mod index_model;
 mod layout;
 mod options;
 mod readonly;

@@ -1,0 +1,428 @@
+//! [`Store`]: an OCI image layout in an object store. Every public operation starts here, takes
+//! the store's gate (shared for pushes, tags and reads; exclusive for delete and gc) and records
+//! index changes through the autosave engine, as the layout store does.
+
+use crate::blob::{Blobs, WHOLE_LIMIT};
+use crate::contents::{refuse_oversized_manifest, Contents, IndexFlusher};
+use crate::index::RemoteIndex;
+use crate::keys::Keys;
+use crate::options::StoreOptions;
+use crate::{delete, fsck, gc, layout};
+use async_trait::async_trait;
+use autosave::AutoSaver;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use oci_spec::image::{Descriptor, MediaType};
+use std::sync::Arc;
+use store_core::content::{BoxReader, VerifyReader};
+use store_core::descriptor::{self, is_manifest, OCTET_STREAM};
+use store_core::digest::ValidDigest;
+use store_core::graph::MemoryGraph;
+use store_core::manifest::parse_successors;
+use store_core::{
+    error_from_io, reference, Deleter, Error, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
+    Resolver, Result, TagLister, Tagger, Untagger,
+};
+use store_fs::index_model::IndexModel;
+use store_fs::{FsckReport, GcReport};
+use tokio::io::AsyncReadExt;
+use tokio::sync::RwLock;
+
+/// An OCI image layout under a prefix of an object store (`oci-layout`, `index.json`,
+/// `blobs/<alg>/<hex>`) as a `GraphTarget + Deleter + Untagger + TagLister`.
+///
+/// What it requires of the service: atomic conditional writes — a put that fails when the
+/// object exists (`PutMode::Create`) and one that fails unless the object still has the ETag
+/// or version we read (`PutMode::Update`), each decided atomically by the service even under
+/// concurrent requests. `index.json` changes by compare-and-swap on those, so several stores
+/// (processes, machines) sharing a prefix lose no tag. Opening probes them with a throwaway
+/// object under `ingest/` and refuses a service that does not honour them, unless
+/// [`StoreOptions::last_writer_wins`] is set (then `index.json` is overwritten and concurrent
+/// writers from other stores can lose each other's changes). On S3 (`AmazonS3Builder`), keep
+/// the default `S3ConditionalPut::ETagMatch`.
+pub struct Store {
+    core: Arc<StoreCore>,
+}
+
+struct StoreCore {
+    contents: Arc<Contents>,
+    options: StoreOptions,
+    gate: RwLock<()>,
+    saver: AutoSaver<IndexFlusher>,
+    conditional: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location())
+            .field("options", &self.core.options)
+            .field("conditional_writes", &self.core.conditional)
+            .finish()
+    }
+}
+
+/// Turns the shared outcome of an index write into this caller's error.
+fn saved(result: std::result::Result<(), autosave::Error<Error>>) -> Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(autosave::Error::Flush(e)) => Err((*e).clone()),
+        Err(autosave::Error::Stopped) => Err(Error::backend(
+            "saving index.json",
+            std::io::Error::other("the index writer has stopped"),
+        )),
+    }
+}
+
+impl Store {
+    /// Opens the layout under `prefix` of `store` with default options, creating it if missing.
+    ///
+    /// Errors: see [`Store::open_with`].
+    pub async fn open(store: Arc<dyn ObjectStore>, prefix: impl Into<Path>) -> Result<Store> {
+        Store::open_with(store, prefix, StoreOptions::default()).await
+    }
+
+    /// Opens the layout under `prefix` (an empty path for the bucket's root): checks that the
+    /// service has atomic conditional writes (unless last-writer-wins is opted into), creates
+    /// `oci-layout` and an empty `index.json` when missing (with [`StoreOptions::create`]),
+    /// reads `index.json` and indexes every manifest reachable from it into the graph.
+    ///
+    /// Errors: `Unsupported` naming the service when it has no atomic conditional writes;
+    /// `NotFound` naming `oci-layout` or `index.json` when missing and creation is off;
+    /// `InvalidLayout` naming the object for a bad `oci-layout` or `index.json`;
+    /// `UnsupportedVersion`; `Backend` naming the object for the service's own failures
+    /// (refused credentials, unreachable); fetch or parse errors of a present manifest.
+    pub async fn open_with(
+        store: Arc<dyn ObjectStore>,
+        prefix: impl Into<Path>,
+        options: StoreOptions,
+    ) -> Result<Store> {
+        let keys = Keys::new(store.to_string(), prefix.into());
+        layout::read_or_create(&*store, &keys, options.creates()).await?;
+        let conditional = layout::probe_conditional_writes(&*store, &keys).await?;
+        if !conditional && !options.is_last_writer_wins() {
+            return Err(Error::unsupported(format!(
+                "{} has no atomic conditional writes (put if absent, put if the ETag matches), \
+                 which a shared index.json needs; open with \
+                 StoreOptions::last_writer_wins(true) to overwrite it anyway",
+                keys.name(keys.prefix())
+            )));
+        }
+        let blobs = Blobs {
+            store: Arc::clone(&store),
+            keys: keys.clone(),
+            conditional,
+        };
+        let contents = Arc::new(Contents {
+            remote: RemoteIndex::new(store, keys, conditional),
+            blobs,
+            model: IndexModel::new(),
+            graph: MemoryGraph::new(),
+        });
+        let doc = contents
+            .remote
+            .read_or_create(&contents.model, options.creates())
+            .await?;
+        let roots = contents.model.load(&doc);
+        contents.graph.index_all_many(&*contents, &roots).await?;
+        let saver = AutoSaver::new(
+            Arc::new(IndexFlusher(Arc::clone(&contents))),
+            options.autosave_policy(),
+        );
+        Ok(Store {
+            core: Arc::new(StoreCore {
+                contents,
+                options,
+                gate: RwLock::new(()),
+                saver,
+                conditional,
+            }),
+        })
+    }
+
+    /// Where the layout lives: `<service>/<prefix>`.
+    pub fn location(&self) -> String {
+        let keys = &self.core.contents.blobs.keys;
+        keys.name(keys.prefix())
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.core.options
+    }
+
+    /// Whether `index.json` is written by compare-and-swap (false only under last-writer-wins
+    /// on a service without conditional writes).
+    pub fn has_conditional_writes(&self) -> bool {
+        self.core.conditional
+    }
+
+    /// The entries of `index.json` once pending changes are saved, in its order.
+    pub fn entries(&self) -> Vec<Descriptor> {
+        self.core.contents.model.listed()
+    }
+
+    /// Writes every pending index change to `index.json` now, whatever the autosave policy.
+    ///
+    /// Errors: `Backend` (the changes stay pending); `InvalidLayout` when another writer left an
+    /// `index.json` that does not parse.
+    pub async fn save_index(&self) -> Result<()> {
+        saved(self.core.saver.flush_now().await)
+    }
+
+    /// Flushes pending index changes and closes the store.
+    ///
+    /// Errors: those of the final write.
+    pub async fn close(self) -> Result<()> {
+        match Arc::try_unwrap(self.core) {
+            Ok(core) => saved(core.saver.close().await),
+            Err(core) => saved(core.saver.flush_now().await),
+        }
+    }
+
+    /// How many times `index.json` was written since the store was opened.
+    pub fn index_writes(&self) -> u64 {
+        self.core.saver.flushes()
+    }
+
+    /// Removes every blob object not reachable from a tag (keeping referrers of reachable
+    /// nodes), and stale objects under `ingest/`; objects younger than the grace period are
+    /// spared. Saves the pruned `index.json` first. Runs alone within this store.
+    ///
+    /// Errors: `Backend` listing, saving or deleting; fetch and parse errors of a manifest.
+    pub async fn gc(&self) -> Result<GcReport> {
+        let _alone = self.core.gate.write().await;
+        gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
+    }
+
+    /// Checks the layout in the bucket: `oci-layout`, every blob re-hashed against its key,
+    /// every `index.json` entry and everything reachable present, the right size, parsable.
+    /// Never modifies anything.
+    ///
+    /// Errors: `Backend` when the prefix cannot be listed or read.
+    pub async fn fsck(&self) -> Result<FsckReport> {
+        fsck::check(&self.core.contents).await
+    }
+}
+
+impl StoreCore {
+    async fn index_changed(&self) -> Result<()> {
+        saved(self.saver.changed().await)
+    }
+
+    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+        let contents = &self.contents;
+        let digest = descriptor::validate(expected)?;
+        refuse_oversized_manifest(expected)?;
+        let manifest = is_manifest(expected);
+        // The existence check comes first even where a create-if-absent put would answer
+        // AlreadyExists by itself: the contract says a push of stored content must not read
+        // the caller's reader. It doubles the requests of a small push.
+        if contents.blobs.stat(&digest).await?.is_some() {
+            if manifest && !contents.graph.contains(digest.as_str()) {
+                if let Ok(()) = contents.learn(expected).await {
+                    contents.model.tag_digest(expected);
+                    self.index_changed().await?;
+                }
+            }
+            return Err(Error::already_exists(&digest));
+        }
+        if expected.size() <= WHOLE_LIMIT || manifest {
+            let mut reader = VerifyReader::with_digest(content, digest.clone(), expected.size());
+            let mut body = Vec::with_capacity(expected.size() as usize);
+            reader
+                .read_to_end(&mut body)
+                .await
+                .map_err(|e| error_from_io(e, format!("reading the content of {digest}")))?;
+            let successors = if manifest {
+                Some(parse_successors(
+                    digest.as_str(),
+                    expected.media_type().as_ref(),
+                    &body,
+                )?)
+            } else {
+                None
+            };
+            contents.blobs.put_whole(&digest, body.into()).await?;
+            self.record(expected, successors).await
+        } else {
+            contents
+                .blobs
+                .put_stream(&digest, expected.size(), content)
+                .await?;
+            self.record(expected, None).await
+        }
+    }
+
+    async fn record(&self, desc: &Descriptor, successors: Option<Vec<Descriptor>>) -> Result<()> {
+        let contents = &self.contents;
+        match successors {
+            Some(successors) => {
+                contents.graph.insert(desc, successors);
+                contents.model.tag_digest(desc);
+                self.index_changed().await
+            }
+            None => {
+                contents.graph.insert(desc, Vec::new());
+                Ok(())
+            }
+        }
+    }
+
+    async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
+        reference::require_reference("tag", reference)?;
+        let contents = &self.contents;
+        let digest = descriptor::validate(desc)?;
+        reference::check_tag(reference, &digest)?;
+        let Some(size) = contents.blobs.stat(&digest).await? else {
+            return Err(Error::not_found(format!(
+                "{} ({})",
+                desc.digest(),
+                desc.media_type()
+            )));
+        };
+        if size != desc.size() {
+            return Err(Error::mismatch(
+                &digest,
+                format!(
+                    "the stored blob has {size} bytes, the descriptor says {}",
+                    desc.size()
+                ),
+            ));
+        }
+        contents.learn(desc).await?;
+        contents.model.tag_digest(desc);
+        if reference != digest.as_str() {
+            contents.model.tag(desc.clone(), reference);
+        }
+        self.index_changed().await
+    }
+
+    async fn delete(&self, target: &Descriptor) -> Result<()> {
+        let contents = &self.contents;
+        let doomed = delete::doomed(contents, target, self.options.is_auto_gc()).await?;
+        let mut forgotten = store_fs::index_model::Forgotten::default();
+        for node in &doomed {
+            forgotten.extend(contents.model.forget_digest(node.digest().as_ref()));
+        }
+        if !forgotten.is_empty() {
+            if let Err(e) = self.index_changed().await {
+                // Nothing was removed yet: put back what was forgotten so memory matches.
+                contents.model.restore(forgotten);
+                return Err(e);
+            }
+        }
+        delete::remove(contents, &doomed).await
+    }
+
+    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+        reference::require_reference("resolve", reference)?;
+        let contents = &self.contents;
+        if let Some(desc) = contents.model.resolve(reference) {
+            if reference == desc.digest().as_ref() {
+                return Ok(descriptor::plain(&desc));
+            }
+            return Ok(desc);
+        }
+        let keys = &contents.blobs.keys;
+        let not_found = || Error::not_found(format!("{reference} in {}", keys.name(keys.prefix())));
+        let Ok(digest) = ValidDigest::parse(reference) else {
+            return Err(not_found());
+        };
+        let Some(size) = contents.blobs.stat(&digest).await? else {
+            return Err(not_found());
+        };
+        if let Some(node) = contents.graph.get(reference) {
+            if is_manifest(&node) && node.size() == size {
+                return Ok(descriptor::plain(&node));
+            }
+        }
+        Ok(Descriptor::new(
+            MediaType::from(OCTET_STREAM),
+            size,
+            digest.to_oci(),
+        ))
+    }
+}
+
+#[async_trait]
+impl Fetcher for Store {
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        let _gate = self.core.gate.read().await;
+        self.core.contents.fetch(target).await
+    }
+}
+
+#[async_trait]
+impl ReadOnlyStorage for Store {
+    async fn exists(&self, target: &Descriptor) -> Result<bool> {
+        let digest = descriptor::validate(target)?;
+        let _gate = self.core.gate.read().await;
+        Ok(self.core.contents.blobs.stat(&digest).await?.is_some())
+    }
+}
+
+#[async_trait]
+impl Pusher for Store {
+    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+        let _gate = self.core.gate.read().await;
+        self.core.push(expected, content).await
+    }
+}
+
+#[async_trait]
+impl Resolver for Store {
+    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+        self.core.resolve(reference).await
+    }
+}
+
+#[async_trait]
+impl Tagger for Store {
+    async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
+        let _gate = self.core.gate.read().await;
+        self.core.tag(desc, reference).await
+    }
+}
+
+#[async_trait]
+impl Untagger for Store {
+    async fn untag(&self, reference: &str) -> Result<()> {
+        reference::require_reference("untag", reference)?;
+        let _gate = self.core.gate.read().await;
+        let model = &self.core.contents.model;
+        let Some(desc) = model.resolve(reference) else {
+            return Err(Error::not_found(format!("reference {reference:?}")));
+        };
+        if reference == desc.digest().as_ref() {
+            return Err(Error::InvalidReference {
+                reference: reference.to_string(),
+                reason: "a digest is not a tag; delete the content instead".into(),
+            });
+        }
+        model.untag(reference);
+        self.core.index_changed().await
+    }
+}
+
+#[async_trait]
+impl TagLister for Store {
+    async fn tags(&self, last: Option<&str>) -> Result<Vec<String>> {
+        Ok(self.core.contents.model.tags(last))
+    }
+}
+
+#[async_trait]
+impl PredecessorFinder for Store {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+        Ok(self.core.contents.graph.predecessors(node))
+    }
+}
+
+#[async_trait]
+impl Deleter for Store {
+    async fn delete(&self, target: &Descriptor) -> Result<()> {
+        let _alone = self.core.gate.write().await;
+        self.core.delete(target).await
+    }
+}

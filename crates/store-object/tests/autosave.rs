@@ -1,0 +1,82 @@
+//! The autosave policies on the object store: when `index.json` is written in the bucket.
+
+use std::sync::Arc;
+use std::time::Duration;
+use store_core::testkit::fixtures::GraphFixture;
+use store_core::{TagLister, Tagger};
+use store_object::object_store::memory::InMemory;
+use store_object::object_store::ObjectStore;
+use store_object::{Store, StoreOptions};
+
+/// The tags another store sees when it opens the bucket now.
+async fn tags_seen(bucket: &Arc<dyn ObjectStore>) -> Vec<String> {
+    let other = Store::open(Arc::clone(bucket), "p").await.expect("open");
+    other.tags(None).await.expect("tags")
+}
+
+async fn seeded(options: StoreOptions) -> (Arc<dyn ObjectStore>, Store, GraphFixture) {
+    let bucket: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let store = Store::open_with(Arc::clone(&bucket), "p", options)
+        .await
+        .expect("open");
+    let graph = GraphFixture::new();
+    graph.push_to(&store).await.expect("push");
+    store.save_index().await.expect("save");
+    (bucket, store, graph)
+}
+
+#[tokio::test]
+async fn manual_writes_only_on_save_or_close() {
+    let options = StoreOptions::default().autosave(autosave::AutoSave::Manual);
+    let (bucket, store, graph) = seeded(options).await;
+    let writes = store.index_writes();
+    store
+        .tag(&graph.get("manifest1").desc, "v1")
+        .await
+        .expect("tag");
+    assert_eq!(store.index_writes(), writes);
+    assert!(tags_seen(&bucket).await.is_empty());
+    store.save_index().await.expect("save");
+    assert_eq!(tags_seen(&bucket).await, vec!["v1".to_string()]);
+    store
+        .tag(&graph.get("manifest2").desc, "v2")
+        .await
+        .expect("tag");
+    store.close().await.expect("close");
+    assert_eq!(
+        tags_seen(&bucket).await,
+        vec!["v1".to_string(), "v2".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn debounce_writes_once_after_the_window() {
+    let options =
+        StoreOptions::default().autosave(autosave::AutoSave::Debounce(Duration::from_millis(200)));
+    let (bucket, store, graph) = seeded(options).await;
+    let writes = store.index_writes();
+    for (i, name) in ["manifest1", "manifest2", "manifest3"].iter().enumerate() {
+        store
+            .tag(&graph.get(name).desc, &format!("v{i}"))
+            .await
+            .expect("tag");
+    }
+    assert!(tags_seen(&bucket).await.is_empty(), "nothing written yet");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(tags_seen(&bucket).await.len(), 3);
+    assert_eq!(
+        store.index_writes(),
+        writes + 1,
+        "one write for the three tags"
+    );
+}
+
+#[tokio::test]
+async fn always_writes_before_the_tag_returns() {
+    let (bucket, store, graph) = seeded(StoreOptions::default()).await;
+    store
+        .tag(&graph.get("manifest1").desc, "v1")
+        .await
+        .expect("tag");
+    assert_eq!(tags_seen(&bucket).await, vec!["v1".to_string()]);
+}
