@@ -22,6 +22,14 @@ pub mod fs {
     pub use store_fs::*;
 }
 
+/// An OCI distribution registry as a target: [`remote::Repository`] (the traits over the
+/// registry API, so that [`copy`] works between a registry and any store), [`remote::Registry`]
+/// (catalog, ping), [`remote::Reference`] (references as users type them), [`remote::Client`]
+/// with its [`remote::ClientOptions`] and credentials.
+pub mod remote {
+    pub use store_remote::*;
+}
+
 /// When a [`fs::Store`] writes `index.json`: the [`AutoSave`](autosave::AutoSave) policy set
 /// with [`StoreOptions::autosave`](fs::StoreOptions::autosave).
 pub mod autosave {

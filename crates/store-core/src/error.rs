@@ -38,6 +38,12 @@ pub enum ErrorKind {
     /// A failure of a store's own machinery (a database, a remote service, a custom backend) that
     /// fits none of the kinds above; see [`Error::backend`].
     Backend,
+    /// A remote service needs credentials that were not given or were refused (HTTP 401).
+    Unauthorized,
+    /// A remote service knows who is asking and refuses the operation (HTTP 403).
+    Denied,
+    /// A remote service asks to slow down (HTTP 429) and kept doing so through the retries.
+    TooManyRequests,
 }
 
 /// Which side of a copy an error came from.
@@ -173,6 +179,23 @@ pub enum Error {
         #[source]
         source: Arc<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// A request to a remote service (a registry) that failed: the kind says how, the rest says
+    /// which request and what the service answered. `url` never carries credentials.
+    #[error("{method} {url}: {}", remote_reason(*status, code, message))]
+    Remote {
+        /// What the failure means for the caller.
+        kind: ErrorKind,
+        /// The HTTP method.
+        method: String,
+        /// The URL asked for, without userinfo or query secrets.
+        url: String,
+        /// The HTTP status, or `None` when no response came (a connection or protocol failure).
+        status: Option<u16>,
+        /// The service's error code (`MANIFEST_UNKNOWN`, `DENIED`, ...), empty when none was given.
+        code: String,
+        /// The service's error message, or what went wrong on the way.
+        message: String,
+    },
     /// An error of one side of a copy; its kind is the kind of `source`.
     #[error("copy: {operation} on the {side} failed: {source}")]
     Copy {
@@ -240,6 +263,21 @@ impl Clone for Error {
                 what: what.clone(),
                 source: Arc::clone(source),
             },
+            Error::Remote {
+                kind,
+                method,
+                url,
+                status,
+                code,
+                message,
+            } => Error::Remote {
+                kind: *kind,
+                method: method.clone(),
+                url: url.clone(),
+                status: *status,
+                code: code.clone(),
+                message: message.clone(),
+            },
             Error::Copy {
                 side,
                 operation,
@@ -271,6 +309,7 @@ impl Error {
             Error::Io { .. } => ErrorKind::Io,
             Error::Spec { .. } => ErrorKind::InvalidManifest,
             Error::Backend { .. } => ErrorKind::Backend,
+            Error::Remote { kind, .. } => *kind,
             Error::Copy { source, .. } => source.kind(),
         }
     }
@@ -349,6 +388,23 @@ impl Error {
     }
 }
 
+/// The tail of a [`Error::Remote`] message: the status, then the service's code and message.
+fn remote_reason(status: Option<u16>, code: &str, message: &str) -> String {
+    let mut out = match status {
+        Some(status) => format!("HTTP {status}"),
+        None => "no response".to_string(),
+    };
+    if !code.is_empty() {
+        out.push_str(": ");
+        out.push_str(code);
+    }
+    if !message.is_empty() {
+        out.push_str(": ");
+        out.push_str(message);
+    }
+    out
+}
+
 /// `oci_spec`'s I/O errors become [`Error::Io`] (kind `Io`); every other one (a builder missing
 /// a required field, JSON that does not (de)serialize as the type) becomes [`Error::Spec`], of
 /// kind [`ErrorKind::InvalidManifest`], whose reason carries the whole chain of causes.
@@ -423,6 +479,37 @@ mod tests {
         let err = Error::from(io);
         assert_eq!(err.kind(), ErrorKind::Io);
         assert!(err.to_string().contains("disk gone"), "{err}");
+    }
+
+    #[test]
+    fn remote_errors_carry_their_kind_request_and_answer() {
+        let err = Error::Remote {
+            kind: ErrorKind::Denied,
+            method: "PUT".into(),
+            url: "https://r.example/v2/a/manifests/v1".into(),
+            status: Some(403),
+            code: "DENIED".into(),
+            message: "requested access to the resource is denied".into(),
+        };
+        assert_eq!(err.kind(), ErrorKind::Denied);
+        assert_eq!(
+            err.to_string(),
+            "PUT https://r.example/v2/a/manifests/v1: HTTP 403: DENIED: requested access to the resource is denied"
+        );
+        let copy = err.clone().in_copy(Side::Destination, "push");
+        assert_eq!(copy.kind(), ErrorKind::Denied);
+        let lost = Error::Remote {
+            kind: ErrorKind::Backend,
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/v2/".into(),
+            status: None,
+            code: String::new(),
+            message: "connection refused".into(),
+        };
+        assert_eq!(
+            lost.to_string(),
+            "GET http://127.0.0.1:1/v2/: no response: connection refused"
+        );
     }
 
     #[test]

@@ -1,0 +1,111 @@
+//! The ocistore traits on [`Repository`].
+
+use super::fetch::is_manifest_desc;
+use super::Repository;
+use async_trait::async_trait;
+use oci_spec::image::Descriptor;
+use store_core::content::BoxReader;
+use store_core::{
+    Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, Result, TagLister,
+    Tagger, Untagger,
+};
+use tokio::io::AsyncReadExt;
+
+#[async_trait]
+impl Fetcher for Repository {
+    /// Streams the blob or manifest `target`, verifying size and digest as it is read (a
+    /// manifest is read whole first, bounded by `max_metadata_bytes`, its media type checked).
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        self.fetch_impl(target).await
+    }
+}
+
+#[async_trait]
+impl Pusher for Repository {
+    /// Uploads a blob (streamed, verified before it is committed) or PUTs a manifest by digest
+    /// (bounded by `max_metadata_bytes`, parsed, the registry's digest checked).
+    ///
+    /// Content the repository already has is `AlreadyExists` (one `HEAD` first), as with every
+    /// ocistore target; nothing is read from `content` then.
+    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+        if self.exists_impl(expected).await? {
+            return Err(store_core::Error::already_exists(expected.digest()));
+        }
+        if is_manifest_desc(expected) {
+            let digest = store_core::descriptor::validate(expected)?;
+            let limit = self.client.options().max_metadata_bytes;
+            if expected.size() > limit {
+                return Err(store_core::Error::SizeExceedsLimit {
+                    what: digest.to_string(),
+                    size: expected.size(),
+                    limit,
+                });
+            }
+            let mut body = Vec::with_capacity(expected.size() as usize);
+            content
+                .take(expected.size() + 1)
+                .read_to_end(&mut body)
+                .await
+                .map_err(|e| store_core::error_from_io(e, format!("reading {digest} to push")))?;
+            return self.push_manifest(expected, body.into()).await;
+        }
+        self.push_blob(expected, content).await
+    }
+}
+
+#[async_trait]
+impl ReadOnlyStorage for Repository {
+    /// `HEAD` of the blob or manifest: `true` on 2xx, `false` on 404.
+    async fn exists(&self, target: &Descriptor) -> Result<bool> {
+        self.exists_impl(target).await
+    }
+}
+
+#[async_trait]
+impl Resolver for Repository {
+    /// `HEAD` of the manifest by tag or digest with the manifest `Accept` types.
+    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+        self.resolve_impl(reference).await
+    }
+}
+
+#[async_trait]
+impl Tagger for Repository {
+    /// PUTs the manifest's bytes under the tag.
+    async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
+        self.tag_impl(desc, reference).await
+    }
+}
+
+#[async_trait]
+impl PredecessorFinder for Repository {
+    /// The referrers of `node` (referrers API, else the referrers tag schema). A registry
+    /// does not tell which indexes list a manifest, so those are not predecessors here.
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+        self.referrers(node, None).await
+    }
+}
+
+#[async_trait]
+impl Deleter for Repository {
+    /// `DELETE` of the manifest or blob (`Unsupported` when the registry has deletes off).
+    async fn delete(&self, target: &Descriptor) -> Result<()> {
+        self.delete_impl(target).await
+    }
+}
+
+#[async_trait]
+impl Untagger for Repository {
+    /// `DELETE /manifests/<tag>`; `Unsupported` when the registry refuses it.
+    async fn untag(&self, reference: &str) -> Result<()> {
+        self.untag_impl(reference).await
+    }
+}
+
+#[async_trait]
+impl TagLister for Repository {
+    /// Every tag strictly after `last`, ascending, across all pages.
+    async fn tags(&self, last: Option<&str>) -> Result<Vec<String>> {
+        self.list_tags(last).await
+    }
+}

@@ -1,0 +1,37 @@
+//! The ocistore conformance suite against a repository of the real `docker-registry`
+//! (distribution 2.8), each check on a registry of its own.
+//!
+//! Left out, because a registry does otherwise (tested in real_registry.rs instead):
+//! - `untag_errors_and_effects`, `tag_moves_between_manifests`: 2.8 deletes no tags (untag is
+//!   `Unsupported`).
+//! - `tag_errors`, `tags_pagination`: tags follow the distribution grammar (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`),
+//!   not the layout's `ref.name` grammar (`release/1.2`, `x@y` are no registry tags).
+//! - `resolve_tag_digest_and_blob`: a registry keeps no descriptor annotations on a tag, and
+//!   resolves manifests only, not blobs.
+//! - `predecessors_of_the_graph`: 2.8 refuses the withdrawn artifact manifest the fixture
+//!   holds, and lists referrers only (no index knows its parents on a registry).
+//! - `concurrent_pushes_of_one_blob`: concurrent uploads of one blob all succeed on a
+//!   registry; only the first `HEAD` tells `AlreadyExists`.
+
+mod common;
+
+use ocistore_test_registry::{Auth, Registry as RealRegistry};
+
+store_core::conformance_tests!(
+    || async {
+        let registry = RealRegistry::start(Auth::Anonymous).expect("docker-registry");
+        let client = common::client_for(&registry);
+        let repo = common::repo(&client, &registry, "conformance/repo");
+        (repo, registry)
+    },
+    only [
+        push_fetch_round_trip,
+        push_twice_is_already_exists,
+        mismatched_content_is_not_stored,
+        invalid_digests_are_refused,
+        absurd_sizes_are_refused,
+        invalid_manifest_is_not_stored,
+        concurrent_fetches,
+        delete_removes_content,
+    ]
+);
