@@ -30,6 +30,13 @@ pub mod remote {
     pub use store_remote::*;
 }
 
+/// OCI image layout archives for every target: [`archive::import`] reads one from any
+/// `AsyncRead` (plain, gzip or zstd) in one pass, [`archive::export`] writes a reproducible one
+/// to any `AsyncWrite`; see the module for the rules each follows.
+pub mod archive {
+    pub use store_archive::*;
+}
+
 /// When a [`fs::Store`] writes `index.json`: the [`AutoSave`](autosave::AutoSave) policy set
 /// with [`StoreOptions::autosave`](fs::StoreOptions::autosave).
 pub mod autosave {

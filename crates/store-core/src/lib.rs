@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive_entry;
 pub mod content;
 pub mod copy;
 pub mod descriptor;

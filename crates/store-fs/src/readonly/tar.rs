@@ -3,8 +3,9 @@
 //! The archive is scanned once, when it is opened: each regular file's data offset and size are
 //! remembered under its cleaned name (`./blobs/x` and `blobs/x` are the same entry). A read
 //! re-opens the archive, seeks to the entry and streams exactly its bytes, verified against the
-//! descriptor. Entries that could lead a reader out of the archive or alias another entry
-//! (`..` components, absolute paths, symbolic and hard links) make the whole archive invalid.
+//! descriptor. What an entry may be is decided by `store_core::archive_entry`, the rules the
+//! streaming importer applies too: `..` components, absolute paths, links, devices and names
+//! other than `oci-layout`, `index.json` and `blobs/<alg>/<hex>` make the whole archive invalid.
 
 use crate::blob::chunks::ChunkReader;
 use crate::blob::IN_MEMORY_LIMIT_BYTES;
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use store_core::archive_entry::{classify, EntryKind, LayoutEntry};
 use store_core::content::{BoxReader, VerifyReader};
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
@@ -33,25 +35,6 @@ pub(crate) struct TarEntry {
 pub(crate) struct TarSource {
     path: PathBuf,
     entries: HashMap<String, TarEntry>,
-}
-
-/// The name an entry is filed under: empty and `.` components dropped (so a leading `./` goes),
-/// components joined by `/`. `Ok(None)` for a name that is not UTF-8 (no layout path is).
-///
-/// Errors: a reason, for an absolute path or a `..` component.
-pub(crate) fn clean_name(raw: &[u8]) -> std::result::Result<Option<String>, &'static str> {
-    if raw.first() == Some(&b'/') {
-        return Err("is an absolute path");
-    }
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in raw.split(|b| *b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => return Err("has a `..` component"),
-            _ => parts.push(part),
-        }
-    }
-    Ok(String::from_utf8(parts.join(&b'/')).ok())
 }
 
 /// The tar reader's message, printable and bounded (it may quote the garbage it read).
@@ -112,8 +95,8 @@ impl TarSource {
     /// Scans the archive at `path` (blocking; run it on the blocking pool).
     ///
     /// Errors: `InvalidLayout` naming the archive when it is not a tar archive, when an entry
-    /// has an absolute path or a `..` component, is a symbolic or hard link (each naming the
-    /// entry), or runs past the end of the file; `Unsupported` for a sparse entry; `Io` when the
+    /// is refused by `store_core::archive_entry::classify` (naming the entry), or runs past the
+    /// end of the file; `Unsupported` for a sparse entry; `Io` when the
     /// file cannot be read.
     pub(crate) fn scan(path: &Path) -> Result<TarSource> {
         let invalid = |reason: String| Error::InvalidLayout {
@@ -148,48 +131,34 @@ impl TarSource {
             let entry = entry.map_err(read_error)?;
             let raw = entry.path_bytes();
             let shown = String::from_utf8_lossy(&raw).into_owned();
-            let name =
-                clean_name(&raw).map_err(|why| invalid(format!("the entry {shown:?} {why}")))?;
-            let kind = entry.header().entry_type();
-            match kind {
-                EntryType::Regular | EntryType::Continuous => {
-                    let offset = entry.raw_file_position();
-                    let size = entry.size();
-                    if offset.checked_add(size).is_none_or(|end| end > len) {
-                        return Err(invalid(format!(
-                            "the entry {shown:?} ({size} bytes at offset {offset}) runs past \
-                             the end of the archive ({len} bytes)"
-                        )));
-                    }
-                    if let Some(name) = name.filter(|n| !n.is_empty()) {
-                        // As when extracting, a later entry of the same name wins.
-                        entries.insert(name, TarEntry { offset, size });
-                    }
-                }
-                EntryType::Symlink | EntryType::Link => {
-                    let what = if kind == EntryType::Symlink {
-                        "a symbolic link"
-                    } else {
-                        "a hard link"
-                    };
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|t| String::from_utf8_lossy(&t).into_owned())
-                        .unwrap_or_default();
-                    return Err(invalid(format!(
-                        "the entry {shown:?} is {what} (to {target:?}); a layout archive may \
-                         hold only regular files and directories"
-                    )));
-                }
+            let header = entry.header();
+            // The one set of rules the streaming importer applies too.
+            let kind = match header.entry_type() {
                 EntryType::GNUSparse => {
                     return Err(Error::unsupported(format!(
                         "{}: the entry {shown:?} is a sparse file",
                         path.display()
                     )));
                 }
-                // Directories, devices, fifos, global headers: not content.
-                _ => {}
+                other => EntryKind::from_typeflag(other.as_byte()),
+            };
+            let accepted = classify(&raw, kind).map_err(|why| invalid(why.to_string()))?;
+            let name = match accepted {
+                LayoutEntry::Directory | LayoutEntry::Ignored => continue,
+                LayoutEntry::OciLayout => "oci-layout".to_string(),
+                LayoutEntry::Index => "index.json".to_string(),
+                LayoutEntry::Blob(digest) => Self::blob_name(&digest),
+            };
+            let offset = entry.raw_file_position();
+            let size = entry.size();
+            if offset.checked_add(size).is_none_or(|end| end > len) {
+                return Err(invalid(format!(
+                    "the entry {shown:?} ({size} bytes at offset {offset}) runs past \
+                     the end of the archive ({len} bytes)"
+                )));
             }
+            // As when extracting, a later entry of the same name wins.
+            entries.insert(name, TarEntry { offset, size });
         }
         Ok(TarSource {
             path: path.to_path_buf(),
@@ -298,29 +267,5 @@ impl TarSource {
             digest.clone(),
             size,
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_cleaned() {
-        assert_eq!(
-            clean_name(b"./blobs/sha256/ab"),
-            Ok(Some("blobs/sha256/ab".into()))
-        );
-        assert_eq!(
-            clean_name(b"blobs//sha256/./ab"),
-            Ok(Some("blobs/sha256/ab".into()))
-        );
-        assert_eq!(clean_name(b"./"), Ok(Some(String::new())));
-        assert_eq!(clean_name(b"blobs/"), Ok(Some("blobs".into())));
-        assert_eq!(clean_name(b"a/\xff"), Ok(None));
-        assert!(clean_name(b"../x").is_err());
-        assert!(clean_name(b"blobs/../../x").is_err());
-        assert!(clean_name(b"/etc/passwd").is_err());
-        assert_eq!(clean_name(b"a..b/..c"), Ok(Some("a..b/..c".into())));
     }
 }
