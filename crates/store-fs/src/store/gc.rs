@@ -38,11 +38,14 @@ pub struct GcReport {
 /// `exists` touched within the grace period: kept with what they reach, as young files are (an
 /// `exists` that found an old layer leaves its file's time as it was).
 ///
+/// With `dry_run`, counts what would go and changes nothing (neither files nor `index.json`).
+///
 /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
 pub(crate) async fn collect(
     contents: &Arc<Contents>,
     grace: Duration,
     touched: Vec<String>,
+    dry_run: bool,
 ) -> Result<GcReport> {
     let pooled = Arc::clone(contents);
     // The index lock is held from the merge to the end of the sweep: another process's
@@ -63,12 +66,14 @@ pub(crate) async fn collect(
     for (reference, desc) in index.references() {
         let digest = desc.digest().as_ref();
         if reference == digest && !reachable.contains(digest) {
-            index.forget_digest(digest);
+            if !dry_run {
+                index.forget_digest(digest);
+            }
             report.entries_removed += 1;
         }
     }
     for node in contents.graph().nodes() {
-        if !reachable.contains(node.digest().as_ref()) {
+        if !dry_run && !reachable.contains(node.digest().as_ref()) {
             contents.graph().remove(&node);
         }
     }
@@ -76,9 +81,11 @@ pub(crate) async fn collect(
     let pooled = Arc::clone(contents);
     let swept = spawn_blocking(move || {
         // The pruned index is on disk before any file goes.
-        pooled.index_file().write_locked(&lock, pooled.index())?;
+        if !dry_run {
+            pooled.index_file().write_locked(&lock, pooled.index())?;
+        }
         let durable = pooled.blobs().is_durable();
-        let swept = sweep(pooled.layout(), &reachable, grace, durable)?;
+        let swept = sweep(pooled.layout(), &reachable, grace, durable, dry_run)?;
         drop(lock);
         Ok(swept)
     })
@@ -231,13 +238,15 @@ fn remove_files(doomed: &[(std::path::PathBuf, u64)]) -> Result<(usize, u64)> {
     })
 }
 
-/// Removes unreachable blob files and stale temp files. Never follows a link: entries are
-/// inspected with `lstat`, and removing a symbolic link removes the link only.
+/// Removes unreachable blob files and stale temp files (with `dry_run`, only counts them).
+/// Never follows a link: entries are inspected with `lstat`, and removing a symbolic link
+/// removes the link only.
 fn sweep(
     layout: &Layout,
     reachable: &HashSet<String>,
     grace: Duration,
     durable: bool,
+    dry_run: bool,
 ) -> Result<Swept> {
     let mut swept = Swept::default();
     for algorithm in Algorithm::ALL {
@@ -269,7 +278,11 @@ fn sweep(
             let size = if file_type.is_file() { meta.len() } else { 0 };
             doomed.push((path, size));
         }
-        let (removed, bytes) = remove_files(&doomed)?;
+        let (removed, bytes) = if dry_run {
+            (doomed.len(), doomed.iter().map(|(_, size)| size).sum())
+        } else {
+            remove_files(&doomed)?
+        };
         swept.blobs_removed += removed;
         swept.bytes_removed += bytes;
         if removed > 0 && durable {
@@ -286,7 +299,7 @@ fn sweep(
             if meta.file_type().is_dir() || !older_than(&meta, grace) {
                 continue;
             }
-            if fs::remove_file(&path).is_ok() {
+            if dry_run || fs::remove_file(&path).is_ok() {
                 swept.temp_files_removed += 1;
             }
         }
@@ -306,7 +319,7 @@ fn sweep(
             if ours
                 && meta.file_type().is_file()
                 && older_than(&meta, grace)
-                && fs::remove_file(entry.path()).is_ok()
+                && (dry_run || fs::remove_file(entry.path()).is_ok())
             {
                 swept.temp_files_removed += 1;
             }
