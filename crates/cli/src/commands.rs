@@ -717,16 +717,16 @@ async fn import_cmd(global: &Global, args: ImportArgs) -> CliResult<()> {
         )));
     }
     // The archive is opened before the destination is created, so an unreadable file leaves it as it was.
-    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = if args.file == "-" {
-        Box::new(tokio::io::stdin())
-    } else {
-        Box::new(
-            tokio::fs::File::open(&args.file)
-                .await
-                .map_err(|e| Failure::error(format!("opening the archive {}: {e}", args.file)))?,
-        )
-    };
     let progress = Progress::new();
+    let reader = if args.file == "-" {
+        progress.reader(tokio::io::stdin(), None)
+    } else {
+        let file = tokio::fs::File::open(&args.file)
+            .await
+            .map_err(|e| Failure::error(format!("opening the archive {}: {e}", args.file)))?;
+        let size = file.metadata().await.ok().map(|m| m.len());
+        progress.reader(file, size)
+    };
     let (dst, creds): (Arc<dyn Dest>, Option<String>) = match &dst_loc {
         Location::Layout { path, .. } => (
             Arc::new(open::layout(path, true, StoreOptions::default()).await?),
@@ -751,7 +751,7 @@ async fn import_cmd(global: &Global, args: ImportArgs) -> CliResult<()> {
                 creds.as_deref(),
             )
         })?;
-    progress.finish("import");
+    progress.finish_archive("import", None);
     let names: Vec<String> = imported.iter().filter_map(|i| i.name.clone()).collect();
     eprintln!(
         "import: {} entr(y/ies), tagged: {}",
@@ -814,7 +814,7 @@ async fn export_cmd(global: &Global, args: ExportArgs) -> CliResult<()> {
     };
     let options = ExportOptions::default().referrers(args.referrers);
     let exported = write_archive(&src, &references, &args.output, &options).await?;
-    progress.finish("export");
+    progress.finish_archive("export", Some(exported.blobs));
     if global.json {
         print_json(&serde_json::json!({
             "manifests": exported.manifests.iter().map(to_json).collect::<Vec<_>>(),

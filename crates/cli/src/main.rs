@@ -14,13 +14,6 @@ use fail::{Failure, EXIT_ERROR, EXIT_INTERRUPTED};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const LOCATIONS: &str =
-    "Locations: oci:PATH[:TAG|@DIGEST] (a layout directory), oci-archive:PATH[:TAG] \
-(a layout archive; - is stdin or stdout), docker://HOST/REPO[:TAG|@DIGEST] (a registry; plain HTTP \
-for localhost and 127.0.0.1, or with --plain-http).
-
-Exit status: 0 success, 1 error, 2 usage, 3 fsck found problems, 130 interrupted.";
-
 /// OCI content on the command line: copy, inspect, tag, delete, gc and fsck over OCI image
 /// layouts, layout archives and registries.
 #[derive(Parser, Debug)]
@@ -29,7 +22,7 @@ Exit status: 0 success, 1 error, 2 usage, 3 fsck found problems, 130 interrupted
     "Locations: oci:PATH[:TAG|@DIGEST] (a layout directory), oci-archive:PATH[:TAG] ",
     "(a layout archive; - is stdin or stdout), docker://HOST/REPO[:TAG|@DIGEST] (a registry; plain HTTP ",
     "for localhost and 127.0.0.1, or with --plain-http).\n\n",
-    "Exit status: 0 success, 1 error, 2 usage, 3 fsck found problems, 130 interrupted."))]
+    "Exit status: 0 success, 1 error, 2 usage, 3 fsck found problems, 130 interrupted.\n"))]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
@@ -123,7 +116,6 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {}", what.replace('\n', " "));
         std::process::exit(i32::from(EXIT_ERROR));
     }));
-    let _ = LOCATIONS;
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

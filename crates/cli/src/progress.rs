@@ -101,7 +101,8 @@ impl Progress {
         }
     }
 
-    /// Removes the bars and prints `summary` on stderr (for people; scripts read stdout).
+    /// Removes the bars and prints the summary line on stderr (for people; scripts read
+    /// stdout): blobs copied and skipped, bytes, time. Returns the same as JSON.
     pub fn finish(&self, verb: &str) -> serde_json::Value {
         self.total.finish_and_clear();
         let _ = self.multi.clear();
@@ -114,6 +115,38 @@ impl Progress {
             indicatif::HumanBytes(bytes)
         );
         serde_json::json!({"copied": copied, "skipped": skipped, "bytes": bytes, "seconds": secs})
+    }
+}
+
+impl Progress {
+    /// Removes the bars and prints `verb: N blob(s), BYTES in SECS` on stderr: for archives,
+    /// whose blobs are counted by the archive code rather than the copy hooks.
+    pub fn finish_archive(&self, verb: &str, blobs: Option<usize>) {
+        self.total.finish_and_clear();
+        let _ = self.multi.clear();
+        let secs = self.started.elapsed().as_secs_f64();
+        let bytes = indicatif::HumanBytes(self.bytes.load(Ordering::Relaxed));
+        match blobs {
+            Some(n) => eprintln!("{verb}: {n} blob(s), {bytes} in {secs:.2}s"),
+            None => eprintln!("{verb}: {bytes} read in {secs:.2}s"),
+        }
+    }
+
+    /// `reader` counted into the total bar (sized `size` when known) and the byte count.
+    pub fn reader<R: AsyncRead + Send + Unpin + 'static>(
+        &self,
+        reader: R,
+        size: Option<u64>,
+    ) -> BoxReader {
+        if let Some(size) = size {
+            self.total.set_length(size);
+        }
+        Box::pin(CountingReader {
+            inner: Box::pin(reader),
+            bar: ProgressBar::hidden(),
+            total: self.total.clone(),
+            bytes: self.bytes.clone(),
+        })
     }
 }
 
