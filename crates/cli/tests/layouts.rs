@@ -483,3 +483,68 @@ fn ctrl_c_during_a_stalled_import_leaves_nothing_partial() {
         "left behind: {left:?}"
     );
 }
+
+/// Ctrl-C during a copy whose source archive stalls half way through a blob: exit 130, the
+/// staging layout under TMPDIR is gone and the destination was never created.
+#[test]
+fn ctrl_c_during_a_stalled_copy_leaves_no_staging_and_no_destination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let dst = tmp.path().join("dst");
+    let child = ocistore(&[
+        "copy",
+        &format!("oci-archive:{}:v1", fifo.display()),
+        &loc(&dst, ":v1"),
+    ])
+    .env("TMPDIR", &scratch)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut header = tar::Header::new_ustar();
+    header
+        .set_path(format!("blobs/sha256/{}", "cd".repeat(32)))
+        .unwrap();
+    header.set_size(8 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    use std::io::Write;
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    writer.write_all(header.as_bytes()).unwrap();
+    writer.write_all(&vec![9u8; 1 << 20]).unwrap();
+    writer.flush().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while snapshot(&scratch)
+        .iter()
+        .map(|(_, b)| b.len())
+        .sum::<usize>()
+        < (1 << 20)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never started staging"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = finish(child.wait_with_output().unwrap());
+    drop(writer);
+    assert_eq!(out.status, 130, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "staging left behind"
+    );
+    assert!(!dst.exists(), "the destination was created");
+}
