@@ -460,3 +460,52 @@ async fn malformed_error_bodies_still_give_typed_errors() {
         panic!("not a Remote error: {fetched:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_retried_and_stalls_time_out() {
+    let double = double();
+    let repo = repo_on(&double, test_options(), "drop/app");
+    let manifest = push_small_image(&repo, "d").await;
+    repo.tag(&manifest, "v1").await.unwrap();
+    double.fail_next(2, Fault::Disconnect);
+    assert_eq!(
+        repo.resolve("v1").await.unwrap().digest(),
+        manifest.digest()
+    );
+    assert_eq!(double.faults_pending(), 0);
+
+    let once = repo_on(
+        &double,
+        ClientOptions {
+            retries: 0,
+            ..test_options()
+        },
+        "drop/app",
+    );
+    double.fail_next(1, Fault::Disconnect);
+    let err = once.resolve("v1").await.unwrap_err();
+    assert!(
+        matches!(err, store_core::Error::Remote { status: None, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("no response"), "{err}");
+
+    let hasty = repo_on(
+        &double,
+        ClientOptions {
+            retries: 0,
+            read_timeout: Duration::from_millis(200),
+            ..test_options()
+        },
+        "drop/app",
+    );
+    double.fail_next(1, Fault::Stall(Duration::from_secs(2)));
+    let started = Instant::now();
+    let err = hasty.resolve("v1").await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+}
