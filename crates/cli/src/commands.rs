@@ -125,6 +125,31 @@ pub struct ExportArgs {
     referrers: bool,
 }
 
+/// A destination layout this run creates: removed again unless the run succeeds (an error or
+/// Ctrl-C drops it armed), so that a failed copy leaves no empty layout where there was nothing.
+#[derive(Default)]
+struct NewLayout(Option<PathBuf>);
+
+impl NewLayout {
+    /// Armed when nothing is at `path` yet.
+    fn before_open(path: &Path) -> NewLayout {
+        NewLayout((!path.exists()).then(|| path.to_path_buf()))
+    }
+
+    /// The run succeeded: the layout stays.
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for NewLayout {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+}
+
 /// `30s`, `10m`, `2h`, `1d`, `0`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(
@@ -593,11 +618,15 @@ async fn copy_cmd(global: &Global, args: CopyArgs) -> CliResult<()> {
     };
 
     let mut staging = None;
+    let mut created = NewLayout::default();
     let (dst, dst_creds): (Arc<dyn Dest>, Option<String>) = match &dst_loc {
-        Location::Layout { path, .. } => (
-            Arc::new(open::layout(path, true, StoreOptions::default()).await?),
-            None,
-        ),
+        Location::Layout { path, .. } => {
+            created = NewLayout::before_open(path);
+            (
+                Arc::new(open::layout(path, true, StoreOptions::default()).await?),
+                None,
+            )
+        }
         Location::Registry(reference) => {
             let (repo, said) = open::repository(&dst_access, reference)?;
             (Arc::new(repo), Some(said))
@@ -669,6 +698,7 @@ async fn copy_cmd(global: &Global, args: CopyArgs) -> CliResult<()> {
         write_archive(&*dst as &dyn open::Source, &[name], path, &options).await?;
     }
     drop(staging);
+    created.keep();
     let summary = progress.finish("copy");
     if global.json {
         print_json(&serde_json::json!({"descriptor": to_json(&desc), "summary": summary}))?;
@@ -718,6 +748,7 @@ async fn import_cmd(global: &Global, args: ImportArgs) -> CliResult<()> {
     }
     // The archive is opened before the destination is created, so an unreadable file leaves it as it was.
     let progress = Progress::new();
+    let mut created = NewLayout::default();
     let reader = if args.file == "-" {
         progress.reader(tokio::io::stdin(), None)
     } else {
@@ -728,10 +759,13 @@ async fn import_cmd(global: &Global, args: ImportArgs) -> CliResult<()> {
         progress.reader(file, size)
     };
     let (dst, creds): (Arc<dyn Dest>, Option<String>) = match &dst_loc {
-        Location::Layout { path, .. } => (
-            Arc::new(open::layout(path, true, StoreOptions::default()).await?),
-            None,
-        ),
+        Location::Layout { path, .. } => {
+            created = NewLayout::before_open(path);
+            (
+                Arc::new(open::layout(path, true, StoreOptions::default()).await?),
+                None,
+            )
+        }
         Location::Registry(reference) => {
             let (repo, said) = open::repository(&access(global, None), reference)?;
             (Arc::new(repo), Some(said))
@@ -751,6 +785,7 @@ async fn import_cmd(global: &Global, args: ImportArgs) -> CliResult<()> {
                 creds.as_deref(),
             )
         })?;
+    created.keep();
     progress.finish_archive("import", None);
     let names: Vec<String> = imported.iter().filter_map(|i| i.name.clone()).collect();
     eprintln!(

@@ -46,6 +46,9 @@ impl Failure {
                 None => String::new(),
             },
             ErrorKind::Mismatch => " (the content is corrupt; `ocistore fsck oci:PATH` lists what else is)".into(),
+            ErrorKind::Backend if err.to_string().contains("https://") => {
+                " (if the registry speaks plain HTTP, add --plain-http)".into()
+            }
             ErrorKind::TooManyRequests => " (the registry asks to slow down; try again later or with a lower --concurrency)".into(),
             _ => String::new(),
         };

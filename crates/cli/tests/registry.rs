@@ -178,3 +178,20 @@ fn basic_auth_with_creds_authfile_docker_config_and_wrong_credentials() {
     imported.assert_ok();
     assert_eq!(imported.json()[0]["descriptor"]["digest"], image);
 }
+
+#[test]
+fn messages_of_a_refusal_show_what_was_tried() {
+    let Some(reg) = Registry::start_or_skip(Auth::basic()) else {
+        return;
+    };
+    let remote = format!("docker://{}/app", reg.host());
+    let out = run(&["--creds", "someone:s3cr3t-pw", "tags", &remote]);
+    out.assert_one_line_error(1);
+    eprintln!("{}", out.stderr);
+    assert!(
+        out.stderr.contains("user \"someone\" from --creds") && out.stderr.contains("--authfile"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cr3t"), "{}", out.stderr);
+}
