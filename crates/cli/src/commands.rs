@@ -342,7 +342,18 @@ async fn fetch(global: &Global, args: FetchArgs) -> CliResult<()> {
             )))
         }
     }
-    let (loc, opened, _, desc) = open_resolved(global, &args.location).await?;
+    let (loc, opened, _, desc) = match open_resolved(global, &args.location).await {
+        Err(mut failure) if matches!(loc, Location::Registry(_)) => {
+            // A registry says a blob's size only to a HEAD of its own, which the library does
+            // not expose; manifests resolve by digest.
+            failure.message.push_str(
+                " (from a registry, fetch reaches manifests and indexes by digest; for a layer, \
+                 copy the image to oci:PATH and fetch from there)",
+            );
+            return Err(failure);
+        }
+        other => other?,
+    };
     let mut reader = opened.store.fetch(&desc).await.map_err(|e| {
         Failure::store(&format!("fetching {loc}"), e, opened.credentials.as_deref())
     })?;

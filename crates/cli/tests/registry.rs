@@ -66,6 +66,11 @@ fn copy_to_a_registry_and_back_then_delete() {
     assert_eq!(refs.json()[0]["digest"], sbom, "{}", refs.stdout_text());
     assert_eq!(run(&["fsck", &loc(&back, "")]).status, 0);
 
+    // The manifest, by digest, to stdout.
+    let fetched = run(&["fetch", &format!("{remote}@{image}")]);
+    fetched.assert_ok();
+    assert_eq!(fetched.stdout, raw.stdout);
+
     let missing = run(&["inspect", &format!("{remote}:nope")]);
     missing.assert_one_line_error(1);
     assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
