@@ -277,7 +277,7 @@ pub async fn editable(
     }
 }
 
-/// The reference `loc` names, or the one a layout or archive with a single entry has.
+/// The tag or digest `loc` names, or the one a layout or archive with a single entry has.
 /// Errors: none given and none implied.
 pub fn reference_of(loc: &Location, opened: &Opened) -> CliResult<String> {
     if let Some(r) = loc.reference() {
