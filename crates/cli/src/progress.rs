@@ -41,11 +41,10 @@ impl Progress {
         };
         let multi = MultiProgress::with_draw_target(target);
         let total = multi.add(ProgressBar::new(0));
+        // Until the total size is known, no bar and no ETA: only bytes and speed.
         total.set_style(
-            ProgressStyle::with_template(
-                "total {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("total {bytes:>10} {binary_bytes_per_sec:>12}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Progress {
             multi,
@@ -67,6 +66,12 @@ impl Progress {
     /// Sets the total number of bytes expected.
     pub fn set_total(&self, bytes: u64) {
         self.total.set_length(bytes);
+        self.total.set_style(
+            ProgressStyle::with_template(
+                "total {bar:30} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
     }
 
     fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
@@ -139,7 +144,7 @@ impl Progress {
         size: Option<u64>,
     ) -> BoxReader {
         if let Some(size) = size {
-            self.total.set_length(size);
+            self.set_total(size);
         }
         Box::pin(CountingReader {
             inner: Box::pin(reader),

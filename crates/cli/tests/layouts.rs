@@ -595,3 +595,42 @@ fn platform_selects_or_refuses_and_concurrency_is_checked() {
         2
     );
 }
+
+/// Bars on a terminal (run under script(1), which gives the child one), none through pipes.
+#[test]
+fn progress_bars_only_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    make_layout(&src);
+    let piped = run(&[
+        "copy",
+        &loc(&src, ":v1"),
+        &loc(&tmp.path().join("a"), ":v1"),
+    ]);
+    piped.assert_ok();
+    assert_eq!(
+        piped.stderr.lines().count(),
+        1,
+        "only the summary: {}",
+        piped.stderr
+    );
+    assert!(!piped.stderr.contains("total"), "{}", piped.stderr);
+
+    let command = format!(
+        "{} copy {} {}",
+        env!("CARGO_BIN_EXE_ocistore"),
+        loc(&src, ":v1"),
+        loc(&tmp.path().join("b"), ":v1")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("total") && text.contains("ETA"),
+        "no bars on a terminal: {text}"
+    );
+    assert!(text.contains("blob(s) copied"), "{text}");
+}
