@@ -689,6 +689,27 @@ async fn gc_on_a_layout_whose_tags_were_all_removed() {
     assert!(blob_files(dir.path()).is_empty());
 }
 
+#[tokio::test]
+async fn gc_dry_run_counts_what_gc_removes_and_changes_nothing() {
+    let (store, dir) = open_copy_of("edge/umoci-rm-all").await;
+    let before = listing(dir.path());
+    let index_before = std::fs::read(dir.path().join("index.json")).unwrap();
+    let would = store.gc_dry_run().await.unwrap();
+    assert_eq!(would.blobs_removed, 7);
+    assert!(would.bytes_removed > 0);
+    // The index lock file is created for the run, as by any index read under the lock.
+    let mut after = listing(dir.path());
+    after.remove(store_fs::LOCK_FILE);
+    assert_eq!(after, before);
+    assert_eq!(
+        std::fs::read(dir.path().join("index.json")).unwrap(),
+        index_before
+    );
+    let report = store.gc().await.unwrap();
+    assert_eq!(report, would);
+    assert!(blob_files(dir.path()).is_empty());
+}
+
 // ---------------------------------------------------------------- fsck
 
 #[tokio::test]

@@ -39,11 +39,14 @@ pub struct GcReport {
 /// `exists` touched within the grace period: kept with what they reach, as young files are (an
 /// `exists` that found an old layer leaves its file's time as it was).
 ///
+/// With `dry_run`, counts what would go and changes nothing (neither files nor `index.json`).
+///
 /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
 pub(crate) async fn collect(
     contents: &Arc<Contents>,
     grace: Duration,
     touched: Vec<String>,
+    dry_run: bool,
 ) -> Result<GcReport> {
     let pooled = Arc::clone(contents);
     // The index lock is held from the merge to the end of the sweep: another process's
@@ -64,12 +67,14 @@ pub(crate) async fn collect(
     for (reference, desc) in index.references() {
         let digest = desc.digest().as_ref();
         if reference == digest && !reachable.contains(digest) {
-            index.forget_digest(digest);
+            if !dry_run {
+                index.forget_digest(digest);
+            }
             report.entries_removed += 1;
         }
     }
     for node in contents.graph().nodes() {
-        if !reachable.contains(node.digest().as_ref()) {
+        if !dry_run && !reachable.contains(node.digest().as_ref()) {
             contents.graph().remove(&node);
         }
     }
@@ -77,9 +82,11 @@ pub(crate) async fn collect(
     let pooled = Arc::clone(contents);
     let swept = spawn_blocking(move || {
         // The pruned index is on disk before any file goes.
-        pooled.index_file().write_locked(&lock, pooled.index())?;
+        if !dry_run {
+            pooled.index_file().write_locked(&lock, pooled.index())?;
+        }
         let durable = pooled.blobs().is_durable();
-        let swept = sweep(pooled.layout(), &reachable, grace, durable)?;
+        let swept = sweep(pooled.layout(), &reachable, grace, durable, dry_run)?;
         drop(lock);
         Ok(swept)
     })
@@ -233,9 +240,10 @@ fn remove_files(
     })
 }
 
-/// Removes unreachable blob files and stale temp files. Never follows a link: directories are
-/// the layout's own handles (a `blobs/<alg>/` or `ingest/` that is a link is refused), entries
-/// are inspected with `lstat`, and removing a symbolic link removes the link only.
+/// Removes unreachable blob files and stale temp files (with `dry_run`, only counts them).
+/// Never follows a link: directories are the layout's own handles (a `blobs/<alg>/` or
+/// `ingest/` that is a link is refused), entries are inspected with `lstat`, and removing a
+/// symbolic link removes the link only.
 ///
 /// Errors: `InvalidLayout` naming a layout directory that is a symbolic link or not a
 /// directory; `Io`.
@@ -244,6 +252,7 @@ fn sweep(
     reachable: &HashSet<String>,
     grace: Duration,
     durable: bool,
+    dry_run: bool,
 ) -> Result<Swept> {
     let mut swept = Swept::default();
     for algorithm in Algorithm::ALL {
@@ -278,7 +287,11 @@ fn sweep(
             };
             doomed.push((entry.name, size));
         }
-        let (removed, bytes) = remove_files(dir, &dir_path, &doomed)?;
+        let (removed, bytes) = if dry_run {
+            (doomed.len(), doomed.iter().map(|(_, size)| size).sum())
+        } else {
+            remove_files(dir, &dir_path, &doomed)?
+        };
         swept.blobs_removed += removed;
         swept.bytes_removed += bytes;
         if removed > 0 && durable {
@@ -294,7 +307,7 @@ fn sweep(
                 if st.kind == FileKind::Directory || !older_than(st.modified, grace) {
                     continue;
                 }
-                if fsutil::unlink_at(ingest, &entry.name).is_ok() {
+                if dry_run || fsutil::unlink_at(ingest, &entry.name).is_ok() {
                     swept.temp_files_removed += 1;
                 }
             }
@@ -317,7 +330,7 @@ fn sweep(
             };
             if st.kind == FileKind::Regular
                 && older_than(st.modified, grace)
-                && fsutil::unlink_at(root, &entry.name).is_ok()
+                && (dry_run || fsutil::unlink_at(root, &entry.name).is_ok())
             {
                 swept.temp_files_removed += 1;
             }

@@ -225,6 +225,24 @@ impl Store {
             &self.core.contents,
             self.core.options.gc_grace_period(),
             touched,
+            false,
+        )
+        .await
+    }
+
+    /// What [`Store::gc`] would remove now, counted the same way; removes nothing and leaves
+    /// `index.json` as it is. Runs alone, as `gc` does.
+    ///
+    /// Errors: as [`Store::gc`].
+    pub async fn gc_dry_run(&self) -> Result<GcReport> {
+        let _alone = self.core.gate.write().await;
+        self.core.touches.prune();
+        let touched = self.core.touches.recent();
+        gc::collect(
+            &self.core.contents,
+            self.core.options.gc_grace_period(),
+            touched,
+            true,
         )
         .await
     }
