@@ -43,6 +43,31 @@ impl EntryText {
 /// are written in (tagged by tag, then untagged by digest).
 pub(crate) type Entries = BTreeMap<String, EntryText>;
 
+/// What one tag or untag changed, so that a failed save can put it back
+/// ([`IndexState::undo`]).
+#[derive(Debug)]
+pub(crate) struct Undo {
+    reference: String,
+    /// What the reference pointed at before, with the entry's JSON as read from disk.
+    before: Option<(Descriptor, Option<Value>)>,
+    /// The digest this call pointed the reference at; `None` for an untag.
+    after: Option<String>,
+    /// The digest entry added for this call (a tag of a manifest the index did not list).
+    pub(crate) added_digest: Option<String>,
+}
+
+impl Undo {
+    /// Undoes only the digest entry `digest` added for a call.
+    pub(crate) fn added_digest(digest: String) -> Undo {
+        Undo {
+            reference: digest.clone(),
+            before: None,
+            after: None,
+            added_digest: Some(digest),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Written {
     /// Entries as read from disk, by reference (tag or digest), until a caller changes that
@@ -158,41 +183,99 @@ impl IndexState {
     }
 
     /// Points `reference` at `desc` (the caller's descriptor replaces any entry read from disk).
-    pub(crate) fn tag(&self, desc: Descriptor, reference: &str) {
+    /// Returns how to undo it (see [`IndexState::undo`]).
+    pub(crate) fn tag(&self, desc: Descriptor, reference: &str) -> Undo {
         let mut w = self.written();
-        w.raw.remove(reference);
+        let raw = w.raw.remove(reference);
         let digest = desc.digest().to_string();
         let previous = self.resolver.tag(desc, reference);
         self.refresh(&mut w, reference);
         self.refresh(&mut w, &digest);
-        if let Some(previous) = previous {
+        if let Some(previous) = &previous {
             self.refresh(&mut w, previous.digest().as_ref());
+        }
+        Undo {
+            reference: reference.to_string(),
+            before: previous.map(|desc| (desc, raw)),
+            after: Some(digest),
+            added_digest: None,
         }
     }
 
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
-    pub(crate) fn tag_digest(&self, desc: &Descriptor) {
+    /// Returns whether it was added.
+    pub(crate) fn tag_digest(&self, desc: &Descriptor) -> bool {
         let digest = desc.digest().as_ref();
         if self.resolver.resolve(digest).is_some() {
-            return;
+            return false;
         }
         let mut w = self.written();
-        if self.resolver.resolve(digest).is_none() {
-            self.resolver.tag(without_ref_name(desc), digest);
-            self.refresh(&mut w, digest);
+        if self.resolver.resolve(digest).is_some() {
+            return false;
         }
+        self.resolver.tag(without_ref_name(desc), digest);
+        self.refresh(&mut w, digest);
+        true
     }
 
-    /// Removes `reference`; returns what it pointed at.
-    pub(crate) fn untag(&self, reference: &str) -> Option<Descriptor> {
+    /// Removes `reference`; returns how to undo it (see [`IndexState::undo`]), or `None` when
+    /// it pointed at nothing.
+    pub(crate) fn untag(&self, reference: &str) -> Option<Undo> {
         let mut w = self.written();
-        w.raw.remove(reference);
+        let raw = w.raw.remove(reference);
         let previous = self.resolver.untag(reference);
         self.refresh(&mut w, reference);
-        if let Some(previous) = &previous {
-            self.refresh(&mut w, previous.digest().as_ref());
+        let previous = previous?;
+        self.refresh(&mut w, previous.digest().as_ref());
+        Some(Undo {
+            reference: reference.to_string(),
+            before: Some((previous, raw)),
+            after: None,
+            added_digest: None,
+        })
+    }
+
+    /// Puts back what a [`IndexState::tag`] or [`IndexState::untag`] (and the digest entry a
+    /// tag added, noted by [`Undo::added_digest`]) changed, when its save failed. A reference
+    /// another caller moved since is left as that caller set it: only this call's change is
+    /// undone.
+    pub(crate) fn undo(&self, undo: Undo) {
+        let mut w = self.written();
+        let now = self.resolver.resolve(&undo.reference);
+        let unchanged_since = match (&now, &undo.after) {
+            (Some(now), Some(after)) => now.digest().as_ref() == after.as_str(),
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged_since {
+            let mut touched: Vec<String> = now.iter().map(|d| d.digest().to_string()).collect();
+            match undo.before {
+                Some((desc, raw)) => {
+                    touched.push(desc.digest().to_string());
+                    self.resolver.tag(desc, &undo.reference);
+                    match raw {
+                        Some(raw) => w.raw.insert(undo.reference.clone(), raw),
+                        None => w.raw.remove(&undo.reference),
+                    };
+                }
+                None => {
+                    self.resolver.untag(&undo.reference);
+                    w.raw.remove(&undo.reference);
+                }
+            }
+            self.refresh(&mut w, &undo.reference);
+            for digest in touched {
+                self.refresh(&mut w, &digest);
+            }
         }
-        previous
+        if let Some(digest) = undo.added_digest {
+            // Only while no tag points at it: a digest entry another caller relies on stays.
+            if !self.resolver.is_tagged(&digest) {
+                self.resolver.untag(&digest);
+                w.raw.remove(&digest);
+                self.refresh(&mut w, &digest);
+            }
+        }
     }
 
     /// Removes every reference to `digest` (its tags and its digest entry); returns what was

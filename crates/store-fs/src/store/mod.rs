@@ -23,6 +23,7 @@ pub(crate) mod gc;
 use crate::blob::writer::{BlobWriter, CommitStaged};
 use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
 use crate::fsutil::spawn_blocking;
+use crate::index::state::Undo;
 use crate::layout;
 use crate::options::StoreOptions;
 use async_trait::async_trait;
@@ -287,11 +288,32 @@ impl StoreCore {
             ));
         }
         contents.learn(desc).await?;
-        contents.index().tag_digest(desc);
-        if reference != digest.as_str() {
-            contents.index().tag(desc.clone(), reference);
+        let index = contents.index();
+        let added = index.tag_digest(desc).then(|| digest.to_string());
+        let undo = if reference != digest.as_str() {
+            let mut undo = index.tag(desc.clone(), reference);
+            undo.added_digest = added;
+            Some(undo)
+        } else {
+            added.map(Undo::added_digest)
+        };
+        self.changed_or_undo(undo).await
+    }
+
+    /// Records an index change made by a tag or untag and waits as the autosave policy says;
+    /// when the save fails, puts the change back in memory before returning the error, so that
+    /// an error means nothing changed. The engine stays dirty, so the next write saves the
+    /// rolled-back state (and replaces a failed write that in fact reached the disk).
+    ///
+    /// Errors: those of the save.
+    async fn changed_or_undo(&self, undo: Option<Undo>) -> Result<()> {
+        let result = self.index_changed().await;
+        if result.is_err() {
+            if let Some(undo) = undo {
+                self.contents.index().undo(undo);
+            }
         }
-        self.index_changed().await
+        result
     }
 
     /// Deletes `target` (and, with auto GC, its cascade); the caller holds the gate alone.
@@ -382,6 +404,15 @@ impl Resolver for Store {
 
 #[async_trait]
 impl Tagger for Store {
+    /// Points `reference` at `desc`, whose blob must be stored with that size.
+    ///
+    /// On an error saving `index.json` (under `AutoSave::Always`) the change is undone in
+    /// memory before the error is returned: an error means nothing changed. Under `Manual` and
+    /// `Debounce` the change is applied at once and a failed save is reported by
+    /// [`Store::save_index`] or [`Store::close`], the changes staying pending.
+    ///
+    /// Errors: `MissingReference`, `InvalidReference`, `InvalidDescriptor`; `NotFound` when the
+    /// blob is not stored; `Mismatch` for another size; `Io` from the save.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let _gate = self.core.gate.read().await;
         self.core.tag(desc, reference).await
@@ -390,6 +421,15 @@ impl Tagger for Store {
 
 #[async_trait]
 impl Untagger for Store {
+    /// Removes the tag `reference` (the content stays).
+    ///
+    /// On an error saving `index.json` (under `AutoSave::Always`) the tag is put back in memory
+    /// before the error is returned: an error means nothing changed. Under `Manual` and
+    /// `Debounce` the removal is applied at once and a failed save is reported by
+    /// [`Store::save_index`] or [`Store::close`], the change staying pending.
+    ///
+    /// Errors: `MissingReference`; `NotFound` for an unknown reference; `InvalidReference` for
+    /// a digest; `Io` from the save.
     async fn untag(&self, reference: &str) -> Result<()> {
         reference::require_reference("untag", reference)?;
         let _gate = self.core.gate.read().await;
@@ -403,8 +443,8 @@ impl Untagger for Store {
                 reason: "a digest is not a tag; delete the content instead".into(),
             });
         }
-        index.untag(reference);
-        self.core.index_changed().await
+        let undo = index.untag(reference);
+        self.core.changed_or_undo(undo).await
     }
 }
 
