@@ -18,10 +18,12 @@ pub(crate) mod writer;
 
 use crate::fsutil::{self, spawn_blocking};
 use crate::layout::Layout;
+use publish::{InFlight, Staging};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
 
@@ -51,6 +53,7 @@ pub(crate) struct Blobs {
     layout: Layout,
     durable: bool,
     ingest_ready: AtomicBool,
+    in_flight: Arc<InFlight>,
 }
 
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
@@ -64,6 +67,7 @@ impl Blobs {
             layout,
             durable,
             ingest_ready: AtomicBool::new(false),
+            in_flight: Arc::default(),
         }
     }
 
@@ -82,9 +86,16 @@ impl Blobs {
         self.layout.blob_path(digest)
     }
 
-    /// A fresh name in `ingest/` (the directory may not exist yet: see [`Blobs::prepare_dirs`]).
-    pub(crate) fn staging_path(&self, prefix: &str) -> PathBuf {
-        self.layout.ingest_dir().join(fsutil::unique_name(prefix))
+    /// A fresh staging name in `ingest/`, in flight until the guard is dropped (the directory
+    /// may not exist yet: see [`Blobs::prepare_dirs`]; the file is not created).
+    pub(crate) fn stage(&self, prefix: &str) -> Staging {
+        Staging::new(&self.layout.ingest_dir(), prefix, &self.in_flight)
+    }
+
+    /// Whether `name`, a file in `ingest/`, is a staging file of this store still in use (a
+    /// push or a [`writer::BlobWriter`] in flight): never stale, whatever its age.
+    pub(crate) fn is_in_flight(&self, name: &std::ffi::OsStr) -> bool {
+        self.in_flight.contains(name)
     }
 
     /// The size of the stored blob, or `None` when there is none (a symbolic link or anything

@@ -4,13 +4,13 @@
 //! The writer only stages and hashes. Committing hands the staging file to a [`CommitStaged`]
 //! (the store), which publishes and records it through the same code as a push.
 
+use super::publish::Staging;
 use super::Blobs;
 use crate::fsutil::{self, spawn_blocking};
 use async_trait::async_trait;
 use oci_spec::image::{Descriptor, MediaType};
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -27,20 +27,21 @@ pub(crate) trait CommitStaged: Send + Sync {
     ///
     /// Errors: as a push of `desc` (`SizeExceedsLimit`, `InvalidManifest`, `Io`...), except
     /// that `AlreadyExists` is not one.
-    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()>;
+    async fn commit_staged(&self, staging: Staging, desc: &Descriptor) -> Result<()>;
 }
 
 /// A staging file in `ingest/` that hashes what is written to it. [`BlobWriter::commit`]
 /// publishes it under its sha256 digest; dropping it uncommitted removes the file.
 pub struct BlobWriter {
     file: Option<tokio::fs::File>,
+    /// Removes the file when the writer goes uncommitted; in flight meanwhile, so gc spares it.
+    staging: Option<Staging>,
     path: PathBuf,
     hasher: Option<Hasher>,
     size: u64,
     media_type: MediaType,
     durable: bool,
     target: Arc<dyn CommitStaged>,
-    committed: bool,
 }
 
 impl std::fmt::Debug for BlobWriter {
@@ -62,15 +63,16 @@ impl BlobWriter {
         media_type: MediaType,
         target: Arc<dyn CommitStaged>,
     ) -> Result<BlobWriter> {
-        let path = blobs.staging_path("writer-");
+        let staging = blobs.stage("writer-");
+        let path = staging.path().to_path_buf();
         let ingest = blobs.layout().ingest_dir();
         let durable = blobs.is_durable();
-        let staging = path.clone();
+        let file_path = path.clone();
         let file = spawn_blocking(move || {
             fsutil::ensure_dir(&ingest, durable)
                 .map_err(|e| Error::io(format!("creating {}", ingest.display()), e))?;
-            fsutil::create_new(&staging)
-                .map_err(|e| Error::io(format!("creating {}", staging.display()), e))
+            fsutil::create_new(&file_path)
+                .map_err(|e| Error::io(format!("creating {}", file_path.display()), e))
         })
         .await?;
         Ok(BlobWriter {
@@ -81,7 +83,7 @@ impl BlobWriter {
             media_type,
             durable,
             target,
-            committed: false,
+            staging: Some(staging),
         })
     }
 
@@ -112,8 +114,11 @@ impl BlobWriter {
         let digest_text = self.hasher.take().map(Hasher::finish).unwrap_or_default();
         let digest = ValidDigest::parse(&digest_text)?;
         let desc = Descriptor::new(self.media_type.clone(), self.size, digest.to_oci());
-        self.target.commit_staged(&self.path, &desc).await?;
-        self.committed = true;
+        let staging = self
+            .staging
+            .take()
+            .ok_or_else(|| Error::io("committing a blob", io::Error::other("already closed")))?;
+        self.target.commit_staged(staging, &desc).await?;
         Ok(desc)
     }
 
@@ -125,14 +130,6 @@ impl BlobWriter {
     /// Whether nothing was written yet.
     pub fn is_empty(&self) -> bool {
         self.size == 0
-    }
-}
-
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
-        }
     }
 }
 

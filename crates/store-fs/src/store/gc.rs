@@ -72,7 +72,8 @@ pub(crate) async fn collect(contents: &Arc<Contents>, grace: Duration) -> Result
         // The pruned index is on disk before any file goes.
         pooled.index_file().write_locked(&lock, pooled.index())?;
         let durable = pooled.blobs().is_durable();
-        let swept = sweep(pooled.layout(), &reachable, grace, durable)?;
+        let in_flight = |name: &std::ffi::OsStr| pooled.blobs().is_in_flight(name);
+        let swept = sweep(pooled.layout(), &reachable, grace, durable, &in_flight)?;
         drop(lock);
         Ok(swept)
     })
@@ -218,13 +219,15 @@ fn remove_files(doomed: &[(std::path::PathBuf, u64)]) -> Result<(usize, u64)> {
     })
 }
 
-/// Removes unreachable blob files and stale temp files. Never follows a link: entries are
-/// inspected with `lstat`, and removing a symbolic link removes the link only.
+/// Removes unreachable blob files and stale temp files (never a staging file `in_flight` says
+/// this store still uses: pushes stream without the gate gc holds). Never follows a link:
+/// entries are inspected with `lstat`, and removing a symbolic link removes the link only.
 fn sweep(
     layout: &Layout,
     reachable: &HashSet<String>,
     grace: Duration,
     durable: bool,
+    in_flight: &dyn Fn(&std::ffi::OsStr) -> bool,
 ) -> Result<Swept> {
     let mut swept = Swept::default();
     for algorithm in Algorithm::ALL {
@@ -270,7 +273,10 @@ fn sweep(
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
-            if meta.file_type().is_dir() || !older_than(&meta, grace) {
+            if meta.file_type().is_dir()
+                || !older_than(&meta, grace)
+                || in_flight(&entry.file_name())
+            {
                 continue;
             }
             if fs::remove_file(&path).is_ok() {

@@ -1,15 +1,17 @@
 //! [`Store`]: the read/write OCI image layout store.
 //!
 //! This file is the store's top: every public operation starts here, takes the store's gate
-//! (shared for pushes, commits, tags and reads; exclusive for delete and gc), and records index
-//! changes through the autosave engine. The submodules do one job each and never use this file:
+//! (shared for the publish step of pushes and commits, tags and reads; exclusive for delete and
+//! gc; never while a push reads its content), and records index changes through the autosave
+//! engine. The submodules do one job each and never use this file:
 //! [`contents`] (what the store holds and how `index.json` is read and written), [`delete`] (the
 //! cascade), [`gc`] (mark and sweep), [`fsck`] (the consistency check).
 //!
 //! A push, top-down: [`Store::push`](Pusher::push) checks the descriptor and the manifest size
-//! limit, then [`crate::blob::ingest`] verifies and stages the bytes, [`crate::blob::publish`]
-//! links them into `blobs/`, and [`StoreCore::record`] indexes a manifest into the graph and
-//! records it in [`crate::index::state`]; the autosave engine then saves `index.json`
+//! limit, then [`crate::blob::ingest`] verifies the bytes (in memory or staged in `ingest/`),
+//! and [`StoreCore::publish_and_record`], under the gate, links them into `blobs/` with
+//! [`crate::blob::publish`], indexes a manifest into the graph and records it in
+//! [`crate::index::state`]; the autosave engine then saves `index.json`
 //! ([`contents::Contents::write_index`]). A [`BlobWriter`] commit joins the same path at
 //! the publish step ([`StoreCore::commit_staged`]). A tag: [`Store::tag`](Tagger::tag) checks the
 //! reference with [`store_core::reference::check_tag`], the blob's presence and size, records
@@ -20,6 +22,7 @@ pub(crate) mod delete;
 pub(crate) mod fsck;
 pub(crate) mod gc;
 
+use crate::blob::publish::{Ready, Staging};
 use crate::blob::writer::{BlobWriter, CommitStaged};
 use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
 use crate::fsutil::spawn_blocking;
@@ -27,7 +30,7 @@ use crate::index::state::Undo;
 use crate::layout;
 use crate::options::StoreOptions;
 use async_trait::async_trait;
-use autosave::AutoSaver;
+use autosave::{AutoSaver, Saved};
 use contents::{refuse_oversized_manifest, Contents, IndexFlusher};
 use fsck::FsckReport;
 use gc::GcReport;
@@ -48,6 +51,10 @@ use tokio::sync::RwLock;
 /// Blobs are streamed in and out with constant memory, verified on both ways, and published
 /// atomically; `index.json` is written atomically, when the [`autosave::AutoSave`] policy says.
 /// Pushes, tags, reads and [`BlobWriter`] commits run concurrently; `delete` and `gc` run alone.
+/// Pushes stream their content without holding any lock; only the final publish (a link and the
+/// index record, one unit) waits for a running `delete` or `gc`. A slow or stalled client delays
+/// nobody else, and `gc` never sweeps the staging file of a push or writer of this store still
+/// in flight, whatever the grace period.
 pub struct Store {
     core: Arc<StoreCore>,
 }
@@ -57,9 +64,11 @@ pub struct Store {
 struct StoreCore {
     contents: Arc<Contents>,
     options: StoreOptions,
-    /// Shared by pushes, commits, tags and reads; exclusive for delete and gc.
-    gate: RwLock<()>,
-    saver: AutoSaver<IndexFlusher>,
+    /// Shared by the publish step of pushes and commits, tags and reads; exclusive for delete
+    /// and gc. In an `Arc` so that a publish step moves its guard onto the thread that runs it.
+    gate: Arc<RwLock<()>>,
+    /// In an `Arc` so that a publish step records its change on the thread that runs it.
+    saver: Arc<AutoSaver<IndexFlusher>>,
     /// What opening found and repaired (a missing `oci-layout`); `fsck` reports it.
     open_note: Option<String>,
 }
@@ -109,15 +118,15 @@ impl Store {
         let contents = Arc::new(Contents::new(layout, durable));
         let (doc, bytes) = contents.read_or_create_index().await?;
         contents.load(doc, bytes).await?;
-        let saver = AutoSaver::new(
+        let saver = Arc::new(AutoSaver::new(
             Arc::new(IndexFlusher::new(Arc::clone(&contents))),
             options.autosave_policy(),
-        );
+        ));
         Ok(Store {
             core: Arc::new(StoreCore {
                 contents,
                 options,
-                gate: RwLock::new(()),
+                gate: Arc::new(RwLock::new(())),
                 saver,
                 open_note,
             }),
@@ -157,8 +166,10 @@ impl Store {
     ///
     /// Errors: those of the final write.
     pub async fn close(self) -> Result<()> {
-        match Arc::try_unwrap(self.core) {
-            Ok(core) => saved(core.saver.close().await),
+        // A publish step still running on the blocking pool holds the saver for a moment.
+        match Arc::try_unwrap(self.core).map(|core| Arc::try_unwrap(core.saver)) {
+            Ok(Ok(saver)) => saved(saver.close().await),
+            Ok(Err(saver)) => saved(saver.flush_now().await),
             Err(core) => saved(core.saver.flush_now().await),
         }
     }
@@ -180,8 +191,10 @@ impl Store {
     /// Removes every blob not reachable from a tag, keeping the referrers of reachable nodes
     /// (to any depth); blob files the store never knew; and temp files in `ingest/` left by
     /// crashed pushes. Files younger than the grace period ([`StoreOptions::gc_grace`]) are
-    /// spared, as is anything under `blobs/` that is not a file named like a digest. Saves the
-    /// pruned `index.json`. Runs alone (no push, commit, tag or read meanwhile).
+    /// spared, as is anything under `blobs/` that is not a file named like a digest, and the
+    /// staging file of a push or [`BlobWriter`] of this store in flight. Saves the pruned
+    /// `index.json`. Runs alone: no tag, read or publish step of a push or commit meanwhile
+    /// (pushes go on streaming their content, and publish once it is done).
     ///
     /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
@@ -210,58 +223,97 @@ impl StoreCore {
         saved(self.saver.changed().await)
     }
 
-    /// Makes published content known: a manifest (with the `successors` parsed from it) is
-    /// indexed into the graph and recorded as an `index.json` entry, saved as the autosave
-    /// policy says; other content (`successors` is `None`) goes into the graph only.
+    /// The publish step of a push or a commit: under the shared gate, links `ready` into
+    /// `blobs/` and makes it known (a manifest, with the `successors` parsed from it, is indexed
+    /// into the graph and recorded as an `index.json` entry; other content, `successors` being
+    /// `None`, goes into the graph only), then waits for the save as the autosave policy says,
+    /// without the gate.
     ///
-    /// Errors: `Io` from the save of `index.json` under `AutoSave::Always`.
-    async fn record(&self, desc: &Descriptor, successors: Option<Vec<Descriptor>>) -> Result<()> {
-        let contents = &self.contents;
-        match successors {
-            Some(successors) => {
-                contents.graph().insert(desc, successors);
-                contents.index().tag_digest(desc);
-                self.index_changed().await
+    /// The link and the record are one unit that a dropped future cannot split: it runs on one
+    /// thread, which also holds the gate guard, so no `delete` or `gc` can come between them and
+    /// a cancelled push whose file was published still records it. With `existing_ok` (a
+    /// commit), content already stored under the digest is recorded too.
+    ///
+    /// Errors: `AlreadyExists` (unless `existing_ok`) when another writer published it first;
+    /// `Io` from the publish or from the save of `index.json` under `AutoSave::Always`.
+    async fn publish_and_record(
+        &self,
+        ready: Ready,
+        desc: &Descriptor,
+        successors: Option<Vec<Descriptor>>,
+        existing_ok: bool,
+    ) -> Result<()> {
+        let gate = Arc::clone(&self.gate).read_owned().await;
+        let contents = Arc::clone(&self.contents);
+        let saver = Arc::clone(&self.saver);
+        let desc = desc.clone();
+        let inline = ready.runs_inline();
+        let unit = move || -> Result<Option<Saved<Error>>> {
+            let _gate = gate;
+            match ready.publish() {
+                Ok(()) => {}
+                Err(e) if existing_ok && e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
             }
-            None => {
-                contents.graph().insert(desc, Vec::new());
-                Ok(())
+            let manifest = successors.is_some();
+            contents
+                .graph()
+                .insert(&desc, successors.unwrap_or_default());
+            if !manifest {
+                return Ok(None);
             }
+            contents.index().tag_digest(&desc);
+            // Recorded now, on this thread; the engine saves it even if nobody awaits.
+            Ok(Some(saver.changed()))
+        };
+        let pending = if inline {
+            unit()?
+        } else {
+            spawn_blocking(unit).await?
+        };
+        match pending {
+            Some(pending) => saved(pending.await),
+            None => Ok(()),
         }
     }
 
-    /// Pushes `content` as `expected`; the caller holds the gate.
+    /// Pushes `content` as `expected`. The content streams without the gate; only the check
+    /// for stored content and the publish step take it (shared).
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         let contents = &self.contents;
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
         let manifest = is_manifest(expected);
-        if contents.stat(&digest)?.is_some() {
-            // Written before by us, another process or a crashed run: make sure the graph knows
-            // it (oras-go could never index such a manifest again).
-            if manifest && !contents.graph().contains(digest.as_str()) {
-                if let Ok(()) = contents.learn(expected).await {
-                    contents.index().tag_digest(expected);
-                    self.index_changed().await?;
+        {
+            let _gate = self.gate.read().await;
+            if contents.stat(&digest)?.is_some() {
+                // Written before by us, another process or a crashed run: make sure the graph
+                // knows it (oras-go could never index such a manifest again).
+                if manifest && !contents.graph().contains(digest.as_str()) {
+                    if let Ok(()) = contents.learn(expected).await {
+                        contents.index().tag_digest(expected);
+                        self.index_changed().await?;
+                    }
                 }
+                return Err(Error::already_exists(&digest));
             }
-            return Err(Error::already_exists(&digest));
         }
         let blobs = contents.blobs();
         if manifest {
             let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
             let media_type = expected.media_type().to_string();
             let successors = parse_successors(digest.as_str(), &media_type, &body)?;
-            blob::ingest::commit_bytes(blobs, &digest, body).await?;
-            self.record(expected, Some(successors)).await
+            let ready = Ready::from_bytes(blobs, &digest, body)?;
+            self.publish_and_record(ready, expected, Some(successors), false)
+                .await
         } else {
-            if expected.size() <= IN_MEMORY_LIMIT_BYTES {
+            let ready = if expected.size() <= IN_MEMORY_LIMIT_BYTES {
                 let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
-                blob::ingest::commit_bytes(blobs, &digest, body).await?;
+                Ready::from_bytes(blobs, &digest, body)?
             } else {
-                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content).await?;
-            }
-            self.record(expected, None).await
+                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content).await?
+            };
+            self.publish_and_record(ready, expected, None, false).await
         }
     }
 
@@ -334,12 +386,11 @@ impl StoreCore {
 
 #[async_trait]
 impl CommitStaged for StoreCore {
-    async fn commit_staged(&self, staging: &Path, desc: &Descriptor) -> Result<()> {
-        let _gate = self.gate.read().await;
+    async fn commit_staged(&self, staging: Staging, desc: &Descriptor) -> Result<()> {
         let digest = descriptor::validate(desc)?;
         refuse_oversized_manifest(desc)?;
         let successors = if is_manifest(desc) {
-            let path = staging.to_path_buf();
+            let path = staging.path().to_path_buf();
             let body = spawn_blocking(move || {
                 std::fs::read(&path)
                     .map_err(|e| Error::io(format!("reading {}", path.display()), e))
@@ -353,13 +404,10 @@ impl CommitStaged for StoreCore {
         } else {
             None
         };
-        match blob::publish::publish_staged(self.contents.blobs(), staging, &digest).await {
-            // Same digest, same bytes: stored before by a push, a commit or another process.
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        self.record(desc, successors).await
+        let ready = Ready::from_file(self.contents.blobs(), &digest, staging, desc.size())?;
+        // Same digest, same bytes: content stored before by a push, a commit or another
+        // process counts as committed.
+        self.publish_and_record(ready, desc, successors, true).await
     }
 }
 
@@ -383,7 +431,6 @@ impl ReadOnlyStorage for Store {
 #[async_trait]
 impl Pusher for Store {
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
-        let _gate = self.core.gate.read().await;
         self.core.push(expected, content).await
     }
 }
