@@ -81,6 +81,15 @@ pub(crate) fn ref_name(desc: &Descriptor) -> Option<&str> {
         .filter(|name| !name.is_empty())
 }
 
+/// The tag an entry carries: its `ref.name` (see [`ref_name`]) unless that spells the digest of
+/// other content. A digest lookup must never land on another entry, so such a name is no tag:
+/// the entry is kept as written, keyed and resolved by its own digest only.
+pub(crate) fn tag_name(desc: &Descriptor) -> Option<&str> {
+    ref_name(desc).filter(|name| {
+        ValidDigest::parse(name).is_err() || *name == desc.digest().to_string().as_str()
+    })
+}
+
 /// Encodes an `index.json` from its top-level fields and its entries: compact JSON, top-level
 /// fields in their original order, `schemaVersion` 2 and the index `mediaType` added when missing.
 pub(crate) fn encode_index(top: &Map<String, Value>, entries: Vec<Value>) -> Vec<u8> {

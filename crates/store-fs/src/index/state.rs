@@ -9,7 +9,7 @@
 use super::codec::{self, descriptor_json, with_ref_name, IndexDocument};
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use store_core::descriptor::{plain, without_ref_name};
 use store_core::resolver::MemoryResolver;
@@ -73,6 +73,9 @@ struct Written {
     /// Entries as read from disk, by reference (tag or digest), until a caller changes that
     /// reference.
     raw: HashMap<String, Value>,
+    /// Digests of untagged entries whose `ref.name` is not a tag (it spells another digest):
+    /// written back as read, `ref.name` included, while nobody changes them.
+    verbatim: HashSet<String>,
     entries: Entries,
     top: Map<String, Value>,
 }
@@ -150,7 +153,11 @@ impl IndexState {
             .get(key)
             .cloned()
             .unwrap_or_else(|| descriptor_json(&desc));
-        let value = with_ref_name(base, (!untagged).then_some(key));
+        let value = if untagged && w.verbatim.contains(key) && w.raw.contains_key(key) {
+            base
+        } else {
+            with_ref_name(base, (!untagged).then_some(key))
+        };
         w.entries
             .insert(key.to_string(), EntryText::new(&value, untagged));
     }
@@ -169,8 +176,12 @@ impl IndexState {
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
             self.resolver.tag(without_ref_name(&entry.desc), &digest);
+            if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
+                // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
+                w.verbatim.insert(digest.clone());
+            }
             w.raw.insert(digest, entry.raw.clone());
-            if let Some(name) = codec::ref_name(&entry.desc) {
+            if let Some(name) = codec::tag_name(&entry.desc) {
                 self.resolver.tag(entry.desc.clone(), name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
             }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use store_core::content::fetch_all;
-use store_core::{ErrorKind, Fetcher, Resolver};
+use store_core::{ErrorKind, Fetcher, Resolver, TagLister, Tagger, Untagger};
 use store_fs::{ReadOnlyStore, Store};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -46,7 +46,6 @@ async fn two_images(root: &Path) -> (Image, Image) {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until digest lookups never go through tags"]
 async fn a_ref_name_spelling_another_entrys_digest_does_not_hijack_it() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_images(dir.path()).await;
@@ -61,6 +60,29 @@ async fn a_ref_name_spelling_another_entrys_digest_does_not_hijack_it() {
     let store = Store::open(dir.path()).await.unwrap();
     let resolved = store.resolve(&a_digest).await.unwrap();
     assert_eq!(resolved.digest(), a.manifest.0.digest(), "Store::resolve");
+    let b_digest = b.manifest.0.digest().to_string();
+    let resolved = store.resolve(&b_digest).await.unwrap();
+    assert_eq!(
+        resolved.digest(),
+        b.manifest.0.digest(),
+        "Store::resolve of b"
+    );
+    assert!(
+        store.tags(None).await.unwrap().is_empty(),
+        "a digest-shaped ref.name is no tag"
+    );
+    // A write keeps both entries, b's as it was written.
+    store.tag(&a.manifest.0, "later").await.unwrap();
+    let written = crate::common::index_json(dir.path())["manifests"].clone();
+    let list = written.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{written}");
+    assert!(
+        list.iter()
+            .any(|e| e["digest"] == b_digest.as_str()
+                && e["annotations"][REF_NAME] == a_digest.as_str()),
+        "{written}"
+    );
+    store.untag("later").await.unwrap();
     drop(store);
     let read_only = ReadOnlyStore::open(dir.path()).await.unwrap();
     let resolved = read_only.resolve(&a_digest).await.unwrap();
