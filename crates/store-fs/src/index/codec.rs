@@ -11,6 +11,52 @@ use store_core::descriptor::{OCI_INDEX, REF_NAME};
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
 
+/// The largest `index.json` a store reads: 64 MiB, room for about 300 000 entries of a typical
+/// 200 bytes. A larger one is refused before it is read (`SizeExceedsLimit` naming it), by
+/// [`crate::Store::open`], by every index write (which re-reads the file another process may
+/// have changed), by [`crate::Store::fsck`] and by [`crate::ReadOnlyStore::open`]; so is a
+/// change that would make the store write a larger one.
+pub const MAX_INDEX_JSON_SIZE: u64 = 64 << 20;
+
+/// Refuses `size` bytes of the `index.json` at `path` beyond [`MAX_INDEX_JSON_SIZE`].
+///
+/// Errors: `SizeExceedsLimit` naming the path.
+pub(crate) fn check_index_size(path: &Path, size: u64) -> Result<()> {
+    if size > MAX_INDEX_JSON_SIZE {
+        return Err(Error::SizeExceedsLimit {
+            what: path.display().to_string(),
+            size,
+            limit: MAX_INDEX_JSON_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the `index.json` at `path`, refusing one beyond [`MAX_INDEX_JSON_SIZE`] before reading
+/// it; `None` when it does not exist. Blocking.
+///
+/// Errors: `SizeExceedsLimit`; `Io` naming the path.
+pub(crate) fn read_index_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(format!("inspecting {}", path.display()), e))?
+        .len();
+    check_index_size(path, len)?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    // One byte past the limit at most, should the file grow meanwhile.
+    file.take(MAX_INDEX_JSON_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    check_index_size(path, bytes.len() as u64)?;
+    Ok(Some(bytes))
+}
+
 /// One `index.json` entry: the descriptor for the API and its JSON as it was read.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedEntry {

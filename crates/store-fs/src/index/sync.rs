@@ -6,14 +6,14 @@
 //! comparison is on the bytes (a few tens of µs for a large index), which, unlike size and mtime,
 //! cannot be fooled by a fast rewrite that reuses an inode.
 
-use super::codec::{parse_index, IndexDocument};
+use super::codec::{check_index_size, parse_index, read_index_bytes, IndexDocument};
 use super::lock::IndexLock;
 use super::merge;
 use super::state::{Entries, IndexState};
 use crate::fsutil;
 use crate::layout::Layout;
 use oci_spec::image::Descriptor;
-use std::io;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use store_core::{Error, Result};
@@ -74,12 +74,12 @@ impl IndexFile {
     /// Reads and parses `index.json`; `None` when it does not exist. Returns the bytes too.
     /// Blocking.
     ///
-    /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `Io`.
+    /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `SizeExceedsLimit` beyond
+    /// [`super::codec::MAX_INDEX_JSON_SIZE`], `Io`.
     pub(crate) fn read(&self) -> Result<Option<(IndexDocument, Vec<u8>)>> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        match read_index_bytes(&self.path)? {
+            Some(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
+            None => Ok(None),
         }
     }
 
@@ -129,11 +129,9 @@ impl IndexFile {
         index: &IndexState,
     ) -> Result<Vec<Descriptor>> {
         let path = &self.path;
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+        let Some(bytes) = read_index_bytes(path)? else {
             // Removed behind our back: the next write recreates it from what we hold.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            return Ok(Vec::new());
         };
         let mut disk = self.view();
         if bytes == disk.bytes {
@@ -172,9 +170,11 @@ impl IndexFile {
     /// Writes what `index` holds to `index.json` (after absorbing other writers' changes). Call
     /// with the lock held. Blocking. A write whose bytes equal what is on disk is skipped.
     ///
-    /// Errors: `Io` (the previous `index.json` stays intact).
+    /// Errors: `SizeExceedsLimit` when the bytes would exceed [`super::codec::MAX_INDEX_JSON_SIZE`]; `Io`
+    /// (the previous `index.json` stays intact in both cases).
     pub(crate) fn write_locked(&self, _lock: &IndexLock, index: &IndexState) -> Result<()> {
         let bytes = index.encode_current();
+        check_index_size(&self.path, bytes.len() as u64)?;
         let mut disk = self.view();
         if bytes == disk.bytes {
             return Ok(());

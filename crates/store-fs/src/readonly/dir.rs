@@ -9,8 +9,8 @@ use store_core::{Error, Result};
 /// Reads the file at `path` without following a symbolic link; `None` when it does not exist.
 /// Blocking.
 ///
-/// Errors: `InvalidLayout` naming the path when it is a symbolic link, not a regular file, or
-/// larger than `limit`; `Io`.
+/// Errors: `InvalidLayout` naming the path when it is a symbolic link or not a regular file;
+/// `SizeExceedsLimit` naming it when it is larger than `limit`; `Io`.
 pub(crate) fn read_layout_file(path: &Path, limit: Option<u64>) -> Result<Option<Vec<u8>>> {
     let invalid = |reason: String| Error::InvalidLayout {
         path: path.to_path_buf(),
@@ -34,10 +34,11 @@ pub(crate) fn read_layout_file(path: &Path, limit: Option<u64>) -> Result<Option
     }
     if let Some(limit) = limit {
         if meta.len() > limit {
-            return Err(invalid(format!(
-                "{} bytes is more than the {limit} allowed",
-                meta.len()
-            )));
+            return Err(Error::SizeExceedsLimit {
+                what: path.display().to_string(),
+                size: meta.len(),
+                limit,
+            });
         }
     }
     let mut out = Vec::with_capacity(meta.len().min(1 << 20) as usize);

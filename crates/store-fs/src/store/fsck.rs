@@ -99,8 +99,8 @@ pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
     }
 
     let index_path = layout.index_path();
-    let doc = match fs::read(&index_path) {
-        Ok(bytes) => match parse_index(&index_path, &bytes) {
+    let doc = match crate::index::codec::read_index_bytes(&index_path) {
+        Ok(Some(bytes)) => match parse_index(&index_path, &bytes) {
             Ok(doc) => {
                 report
                     .warnings
@@ -112,10 +112,14 @@ pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
                 None
             }
         },
-        Err(e) => {
+        Ok(None) => {
             report
                 .layout_errors
-                .push(format!("{}: {e}", index_path.display()));
+                .push(format!("{}: missing", index_path.display()));
+            None
+        }
+        Err(e) => {
+            report.layout_errors.push(e.to_string());
             None
         }
     };

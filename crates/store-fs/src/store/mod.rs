@@ -94,6 +94,29 @@ fn saved(result: std::result::Result<(), autosave::Error<Error>>) -> Result<()> 
     }
 }
 
+/// Names nodes opening could not index, with why (the first few).
+fn describe_unindexed(unindexed: &[(Descriptor, Error)]) -> String {
+    const SHOWN: usize = 3;
+    let mut out: Vec<String> = unindexed
+        .iter()
+        .take(SHOWN)
+        .map(|(desc, e)| format!("{} ({e})", desc.digest()))
+        .collect();
+    if unindexed.len() > SHOWN {
+        out.push(format!("and {} more", unindexed.len() - SHOWN));
+    }
+    format!(
+        "{} {} that could not be indexed at open: {}",
+        unindexed.len(),
+        if unindexed.len() == 1 {
+            "manifest"
+        } else {
+            "manifests"
+        },
+        out.join(", ")
+    )
+}
+
 impl Store {
     /// Opens the layout at `root` with default options, creating it if missing.
     ///
@@ -106,10 +129,19 @@ impl Store {
     /// `oci-layout` and an empty `index.json` are created when missing (whatever the autosave
     /// policy), and every `index.json` entry is indexed into the graph.
     ///
+    /// Loading trusts nothing on disk, and one bad entry is refused only where it is used: a
+    /// manifest that cannot be indexed (its entry gives the wrong size, its body is corrupt or
+    /// does not parse) is left out of the graph. Its tag still resolves to the descriptor as
+    /// written; fetching it fails (`Mismatch`...); [`Store::fsck`] reports it; [`Store::gc`]
+    /// refuses to run while such an entry is in use (what it reaches is unknown) and `delete`
+    /// removes only its target, without the auto-GC cascade. An `index.json` larger than
+    /// [`crate::MAX_INDEX_JSON_SIZE`] is refused before it is read.
+    ///
     /// Errors: `InvalidLayout` when `root` is a file rather than a directory (a tar archive of a
     /// layout opens with [`crate::ReadOnlyStore::open`]), for a bad `oci-layout`, an empty or
-    /// non-JSON `index.json` or a bad entry in it; `UnsupportedVersion`; `Io` naming the path;
-    /// fetch or parse errors of a present manifest.
+    /// non-JSON `index.json` or an entry in it that is not a descriptor; `SizeExceedsLimit` for
+    /// an `index.json` beyond [`crate::MAX_INDEX_JSON_SIZE`]; `UnsupportedVersion`; `Io` naming
+    /// the path.
     pub async fn open_with(root: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let durable = options.is_durable();
@@ -196,9 +228,24 @@ impl Store {
     /// `index.json`. Runs alone: no tag, read or publish step of a push or commit meanwhile
     /// (pushes go on streaming their content, and publish once it is done).
     ///
-    /// Errors: `Io` from the sweep or the save; fetch and parse errors of a present manifest.
+    /// Errors: `InvalidLayout` naming `index.json` while an entry opening could not index is in
+    /// use (see [`Store::open_with`]; nothing is removed); `Io` from the sweep or the save; fetch
+    /// and parse errors of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
+        let unindexed = self.core.contents.unindexed_in_use();
+        if !unindexed.is_empty() {
+            return Err(Error::InvalidLayout {
+                path: self.core.contents.layout().index_path(),
+                reason: format!(
+                    "gc refused: what {} reaches is unknown, so gc cannot tell what it may \
+                     remove; fix or remove {} (fsck reports {}) and reopen the store",
+                    describe_unindexed(&unindexed),
+                    if unindexed.len() == 1 { "it" } else { "them" },
+                    if unindexed.len() == 1 { "it" } else { "them" },
+                ),
+            });
+        }
         gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
     }
 
@@ -371,7 +418,10 @@ impl StoreCore {
     /// Deletes `target` (and, with auto GC, its cascade); the caller holds the gate alone.
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let contents = &self.contents;
-        let doomed = delete::doomed(contents, target, self.options.is_auto_gc()).await?;
+        // What an entry opening could not index reaches is unknown: the cascade could remove
+        // its content, so only the target goes while there is one.
+        let cascade = self.options.is_auto_gc() && contents.unindexed_in_use().is_empty();
+        let doomed = delete::doomed(contents, target, cascade).await?;
         let forgotten = delete::forget(contents, &doomed);
         if !forgotten.is_empty() {
             if let Err(e) = self.index_changed().await {
