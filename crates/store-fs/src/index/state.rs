@@ -173,8 +173,12 @@ impl IndexState {
             ..Written::default()
         };
         let mut roots = Vec::with_capacity(doc.entries.len());
+        // The keys to refresh, collected here: a snapshot of the resolver would clone every
+        // descriptor once more.
+        let mut keys = Vec::with_capacity(doc.entries.len() * 2);
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
+            keys.push(digest.clone());
             self.resolver.tag(without_ref_name(&entry.desc), &digest);
             if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
                 // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
@@ -184,11 +188,14 @@ impl IndexState {
             if let Some(name) = codec::tag_name(&entry.desc) {
                 self.resolver.tag(entry.desc.clone(), name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
+                keys.push(name.to_string());
             }
             roots.push(plain(&entry.desc));
         }
-        for (reference, _) in self.resolver.snapshot() {
-            self.refresh(&mut w, &reference);
+        keys.sort_unstable();
+        keys.dedup();
+        for key in &keys {
+            self.refresh(&mut w, key);
         }
         roots
     }
@@ -448,6 +455,37 @@ mod tests {
             decoded(&state)["mediaType"],
             store_core::descriptor::OCI_INDEX
         );
+    }
+
+    #[test]
+    fn undo_puts_back_only_what_the_call_changed() {
+        let state = IndexState::default();
+        let (a, b) = (manifest(1), manifest(2));
+        state.tag_digest(&a);
+        state.tag_digest(&b);
+        state.tag(a.clone(), "v1");
+        let before = decoded(&state);
+        // A move undone: v1 is back on a, b's untagged entry is back.
+        let undo = state.tag(b.clone(), "v1");
+        state.undo(undo);
+        assert_eq!(decoded(&state), before);
+        // An untag undone.
+        let undo = state.untag("v1").unwrap();
+        state.undo(undo);
+        assert_eq!(decoded(&state), before);
+        // A reference another caller moved since is left as that caller set it.
+        let undo = state.tag(b.clone(), "v2");
+        state.tag(a.clone(), "v2");
+        state.undo(undo);
+        assert_eq!(state.resolve("v2").unwrap().digest(), a.digest());
+        // A digest entry added for a tag goes with it, unless a tag points at it.
+        let c = manifest(3);
+        assert!(state.tag_digest(&c));
+        let mut undo = state.tag(c.clone(), "v3");
+        undo.added_digest = Some(c.digest().to_string());
+        state.undo(undo);
+        assert!(state.resolve(c.digest().as_ref()).is_none());
+        assert!(state.resolve("v3").is_none());
     }
 
     #[test]

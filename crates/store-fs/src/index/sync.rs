@@ -30,9 +30,10 @@ pub(crate) struct IndexFile {
 /// What we last read from or wrote to `index.json`.
 #[derive(Debug, Default)]
 struct DiskView {
-    /// Its entries by key: the base of the next merge. `None` after our own write: they are
-    /// then what `bytes` says, and are parsed back from them only when another writer changed
-    /// the file (keeping a copy of every entry at each write cost more than the write itself).
+    /// Its entries by key: the base of the next merge. `None` after a load or our own write:
+    /// they are then what `bytes` says, and are parsed back from them only when another writer
+    /// changed the file (keeping a copy of every entry cost more memory than the index itself,
+    /// and more time at each write than the write).
     base: Option<Entries>,
     /// Its bytes, to tell whether another writer changed it.
     bytes: Vec<u8>,
@@ -92,12 +93,11 @@ impl IndexFile {
             .map_err(|e| Error::io(format!("creating {}", self.path.display()), e))
     }
 
-    /// Records that `doc`, read as `bytes`, is what `index.json` holds now.
-    pub(crate) fn remember(&self, doc: &IndexDocument, bytes: Vec<u8>) {
-        *self.view() = DiskView {
-            base: Some(merge::keyed(doc)),
-            bytes,
-        };
+    /// Records that `bytes` is what `index.json` holds now. The entries are parsed back from
+    /// them only when another writer changes the file (keeping them keyed meanwhile would cost
+    /// a second copy of every entry).
+    pub(crate) fn remember(&self, bytes: Vec<u8>) {
+        *self.view() = DiskView { base: None, bytes };
     }
 
     /// The size of `index.json` as we last read or wrote it.

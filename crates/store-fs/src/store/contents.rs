@@ -128,7 +128,7 @@ impl Contents {
         let contents = Arc::clone(self);
         let index = tokio::task::spawn_blocking(move || {
             contents.index.load(&doc);
-            contents.file.remember(&doc, bytes);
+            contents.file.remember(bytes);
         });
         let skipped = self.graph.index_all_many_tolerant(&**self, &roots).await;
         *self.unindexed.lock().unwrap_or_else(|p| p.into_inner()) = skipped;
