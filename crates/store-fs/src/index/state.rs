@@ -48,9 +48,9 @@ pub(crate) type Entries = BTreeMap<String, EntryText>;
 #[derive(Debug)]
 pub(crate) struct Undo {
     reference: String,
-    /// What the reference pointed at before, with the entry's JSON as read from disk.
+    /// What `reference` pointed at before, with the entry's JSON as read from disk.
     before: Option<(Descriptor, Option<Value>)>,
-    /// The digest this call pointed the reference at; `None` for an untag.
+    /// The digest this call pointed `reference` at; `None` for an untag.
     after: Option<String>,
     /// The digest entry added for this call (a tag of a manifest the index did not list).
     pub(crate) added_digest: Option<String>,
