@@ -79,7 +79,8 @@ pub(crate) async fn collect(
         // The pruned index is on disk before any file goes.
         pooled.index_file().write_locked(&lock, pooled.index())?;
         let durable = pooled.blobs().is_durable();
-        let swept = sweep(pooled.layout(), &reachable, grace, durable)?;
+        let in_flight = |name: &std::ffi::OsStr| pooled.blobs().is_in_flight(name);
+        let swept = sweep(pooled.layout(), &reachable, grace, durable, &in_flight)?;
         drop(lock);
         Ok(swept)
     })
@@ -233,9 +234,11 @@ fn remove_files(
     })
 }
 
-/// Removes unreachable blob files and stale temp files. Never follows a link: directories are
-/// the layout's own handles (a `blobs/<alg>/` or `ingest/` that is a link is refused), entries
-/// are inspected with `lstat`, and removing a symbolic link removes the link only.
+/// Removes unreachable blob files and stale temp files (never a staging file `in_flight` says
+/// this store still uses: pushes stream without the gate gc holds). Never follows a link:
+/// directories are the layout's own handles (a `blobs/<alg>/` or `ingest/` that is a link is
+/// refused), entries are inspected with `lstat`, and removing a symbolic link removes the link
+/// only.
 ///
 /// Errors: `InvalidLayout` naming a layout directory that is a symbolic link or not a
 /// directory; `Io`.
@@ -244,6 +247,7 @@ fn sweep(
     reachable: &HashSet<String>,
     grace: Duration,
     durable: bool,
+    in_flight: &dyn Fn(&std::ffi::OsStr) -> bool,
 ) -> Result<Swept> {
     let mut swept = Swept::default();
     for algorithm in Algorithm::ALL {
@@ -291,7 +295,10 @@ fn sweep(
                 let Ok(st) = fsutil::stat_at(ingest, &entry.name) else {
                     continue;
                 };
-                if st.kind == FileKind::Directory || !older_than(st.modified, grace) {
+                if st.kind == FileKind::Directory
+                    || !older_than(st.modified, grace)
+                    || in_flight(&entry.name)
+                {
                     continue;
                 }
                 if fsutil::unlink_at(ingest, &entry.name).is_ok() {
