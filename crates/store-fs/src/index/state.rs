@@ -67,7 +67,7 @@ impl Undo {
         }
     }
 
-    /// What the reference pointed at before the call; `None` when it was new.
+    /// What `reference` pointed at before the call; `None` when it was new.
     pub(crate) fn previous(&self) -> Option<&Descriptor> {
         self.before.as_ref().map(|(desc, _)| desc)
     }
