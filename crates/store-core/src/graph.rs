@@ -6,7 +6,7 @@
 //! v2.6.2.
 
 use crate::content::successors;
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::traits::Fetcher;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::Descriptor;
@@ -111,6 +111,32 @@ impl MemoryGraph {
         fetcher: &(impl Fetcher + ?Sized),
         roots: &[Descriptor],
     ) -> Result<()> {
+        self.index_reachable(fetcher, roots, false).await.map(drop)
+    }
+
+    /// As [`MemoryGraph::index_all_many`], but a node whose content cannot be fetched or parsed
+    /// (a wrong size, a corrupt manifest) is skipped like a missing one instead of failing the
+    /// whole walk: what opening a layout needs, so that one bad entry is refused only where it
+    /// is used. Never fails; returns each skipped node with its error, in no particular order.
+    pub async fn index_all_many_tolerant(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        roots: &[Descriptor],
+    ) -> Vec<(Descriptor, Error)> {
+        self.index_reachable(fetcher, roots, true)
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The walk of [`MemoryGraph::index_all_many`]; `tolerant` collects the nodes that failed
+    /// (other than `NotFound`) instead of returning the first error.
+    async fn index_reachable(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        roots: &[Descriptor],
+        tolerant: bool,
+    ) -> Result<Vec<(Descriptor, Error)>> {
+        let mut skipped = Vec::new();
         let mut visited: HashSet<String> = HashSet::new();
         let mut frontier: Vec<Descriptor> = Vec::new();
         {
@@ -130,11 +156,13 @@ impl MemoryGraph {
             }
         }
         while !frontier.is_empty() {
-            let results: Vec<(Descriptor, Option<Vec<Descriptor>>)> = stream::iter(frontier)
+            type Outcome = std::result::Result<Vec<Descriptor>, Option<Error>>;
+            let results: Vec<(Descriptor, Outcome)> = stream::iter(frontier)
                 .map(|node| async move {
                     match successors(fetcher, &node).await {
-                        Ok(children) => Ok((node, Some(children))),
-                        Err(e) if e.kind() == ErrorKind::NotFound => Ok((node, None)),
+                        Ok(children) => Ok((node, Ok(children))),
+                        Err(e) if e.kind() == ErrorKind::NotFound => Ok((node, Err(None))),
+                        Err(e) if tolerant => Ok((node, Err(Some(e)))),
                         Err(e) => Err(e),
                     }
                 })
@@ -143,7 +171,14 @@ impl MemoryGraph {
                 .await?;
             frontier = Vec::new();
             for (node, children) in results {
-                let Some(children) = children else { continue };
+                let children = match children {
+                    Ok(children) => children,
+                    Err(None) => continue,
+                    Err(Some(e)) => {
+                        skipped.push((node, e));
+                        continue;
+                    }
+                };
                 {
                     let state = self.read();
                     for child in &children {
@@ -156,7 +191,7 @@ impl MemoryGraph {
                 self.insert(&node, children);
             }
         }
-        Ok(())
+        Ok(skipped)
     }
 
     /// The descriptors of every present node that lists `node` as a successor, by digest order.

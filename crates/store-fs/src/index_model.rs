@@ -125,17 +125,19 @@ impl IndexModel {
 
     /// Points `reference` at `desc`.
     pub fn tag(&self, desc: Descriptor, reference: &str) {
-        self.0.tag(desc, reference)
+        self.0.tag(desc, reference);
     }
 
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
     pub fn tag_digest(&self, desc: &Descriptor) {
-        self.0.tag_digest(desc)
+        self.0.tag_digest(desc);
     }
 
     /// Removes `reference`; returns what it pointed at.
     pub fn untag(&self, reference: &str) -> Option<Descriptor> {
-        self.0.untag(reference)
+        self.0
+            .untag(reference)
+            .and_then(|undo| undo.previous().cloned())
     }
 
     /// Removes every reference to `digest`; returns what was removed.

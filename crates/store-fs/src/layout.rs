@@ -243,8 +243,8 @@ impl Layout {
     /// that is not regular, never more than `limit` bytes; `None` when it does not exist.
     /// Blocking.
     ///
-    /// Errors: `InvalidLayout` naming the file when it is a symbolic link, not a regular file,
-    /// or larger than `limit`; `Io`.
+    /// Errors: `InvalidLayout` naming the file when it is a symbolic link or not a regular file;
+    /// `SizeExceedsLimit` naming it when it is larger than `limit`; `Io`.
     pub(crate) fn read_file(&self, name: &str, limit: Option<u64>) -> Result<Option<Vec<u8>>> {
         read_file_in(self.root_fd(), &self.path_of(name), name, limit)
     }
@@ -262,12 +262,10 @@ pub(crate) fn read_file_in(
         Ok(ReadOutcome::Bytes(bytes)) => Ok(Some(bytes)),
         Ok(ReadOutcome::Missing) => Ok(None),
         Ok(ReadOutcome::Not(kind)) => Err(not_regular(path, kind)),
-        Ok(ReadOutcome::TooBig(len)) => Err(Error::InvalidLayout {
-            path: path.to_path_buf(),
-            reason: format!(
-                "{len} bytes is more than the {} allowed",
-                limit.unwrap_or_default()
-            ),
+        Ok(ReadOutcome::TooBig(len)) => Err(Error::SizeExceedsLimit {
+            what: path.display().to_string(),
+            size: len,
+            limit: limit.unwrap_or_default(),
         }),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }

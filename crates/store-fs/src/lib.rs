@@ -49,6 +49,7 @@ mod resolve;
 mod store;
 
 pub use blob::writer::BlobWriter;
+pub use index::codec::MAX_INDEX_JSON_SIZE;
 pub use index::lock::LOCK_FILE;
 pub use layout::LAYOUT_VERSION;
 pub use options::{StoreOptions, DEFAULT_GC_GRACE};

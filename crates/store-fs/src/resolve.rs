@@ -7,7 +7,8 @@ use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
 use store_core::{Error, Result};
 
-/// A tag gives the full descriptor it points at; the digest of an `index.json` entry, or of a
+/// A tag gives the full descriptor it points at (a digest is never looked up as a tag: it always
+/// gives content with that digest); the digest of an `index.json` entry, or of a
 /// manifest the graph knows (an index's child), its plain descriptor; the digest of any other blob
 /// that `stat` finds, `application/octet-stream` with the blob's size.
 ///
@@ -21,11 +22,15 @@ pub(crate) fn resolve_reference(
     where_: &std::path::Path,
 ) -> Result<Descriptor> {
     store_core::reference::require_reference("resolve", reference)?;
+    let is_digest = ValidDigest::parse(reference).is_ok();
     if let Some(desc) = index.resolve(reference) {
         if reference == desc.digest().as_ref() {
             return Ok(descriptor::plain(&desc));
         }
-        return Ok(desc);
+        // A digest never resolves to other content, whatever a tag spells.
+        if !is_digest {
+            return Ok(desc);
+        }
     }
     let not_found = || {
         let (entries, tagged) = index.entry_counts();

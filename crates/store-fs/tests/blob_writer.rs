@@ -1,6 +1,7 @@
 //! `BlobWriter::commit` goes through the push path: a committed manifest is parsed, indexed into
 //! the graph, recorded in `index.json` under every autosave policy, bounded by
-//! `MAX_MANIFEST_SIZE`, and committed under the store's gate, durable or not.
+//! `MAX_MANIFEST_SIZE`, and published and recorded as one unit under the store's gate, durable
+//! or not.
 
 mod common;
 
@@ -213,7 +214,7 @@ fn hold_index_lock(root: &Path) -> File {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_holds_the_gate_from_publish_to_record() {
+async fn a_commit_publishes_and_records_as_one_unit_and_saves_without_the_gate() {
     for durable in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(
@@ -229,8 +230,8 @@ async fn a_commit_holds_the_gate_from_publish_to_record() {
         }
         let manifest = image.manifest.0.clone();
         // With the index lock held here, the commit publishes the manifest, records it in
-        // memory, and then waits for its index.json write: it is stopped inside its critical
-        // section until the lock is released.
+        // memory (one unit, under the gate), and then waits for its index.json write, without
+        // the gate: a delete or gc meanwhile sees the record, and saves it with its own write.
         let lock = hold_index_lock(dir.path());
         let committing = {
             let store = std::sync::Arc::clone(&store);
@@ -256,16 +257,25 @@ async fn a_commit_holds_the_gate_from_publish_to_record() {
             .is_file());
 
         // Delete and gc take the gate exclusively. A delete of something absent needs nothing
-        // but the gate (it fails at once with NotFound once it has it), so its first poll tells
-        // deterministically whether the commit holds the gate.
+        // but the gate (it fails at once with NotFound once it has it), so a first poll that
+        // completes tells that the gate is free. The publish step releases it just after the
+        // record shows; the commit then waits for its save (the lock held here) without it.
         let absent = descriptor_from_bytes(MediaType::ImageLayer, b"never stored");
+        let started = std::time::Instant::now();
+        let deleted = loop {
+            if let Some(deleted) = store.delete(&absent).now_or_never() {
+                break deleted;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "a commit waiting for its save keeps the gate"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        assert_eq!(deleted.unwrap_err().kind(), ErrorKind::NotFound);
         assert!(
-            store.delete(&absent).now_or_never().is_none(),
-            "delete got the gate while a commit was between its publish and its save"
-        );
-        assert!(
-            store.gc().now_or_never().is_none(),
-            "gc got the gate while a commit was in progress"
+            !committing.is_finished(),
+            "still waiting for the index lock"
         );
 
         drop(lock);

@@ -1,12 +1,12 @@
 //! Pushed content on its way in: read and verified against its descriptor (size, trailing data,
-//! digest), staged in `ingest/`, then handed to [`super::publish`]. Small content is handled whole
-//! in memory; big content streams through a writer thread and a hashing thread, so memory stays
-//! bounded by a few [`CHUNK_BYTES`] pieces.
+//! digest), kept in memory or staged in `ingest/`, then handed to [`super::publish`] as a
+//! [`Ready`] blob. Small content is handled whole in memory; big content streams through a
+//! writer thread and a hashing thread, so memory stays bounded by a few [`CHUNK_BYTES`] pieces.
 
 use super::chunks::{CHUNKS_IN_FLIGHT, CHUNK_BYTES};
-use super::publish::{publish, write_and_publish, StagingGuard};
-use super::{io_err, runs_inline, Blobs, IN_MEMORY_LIMIT_BYTES};
-use crate::fsutil::{self, spawn_blocking};
+use super::publish::Ready;
+use super::{io_err, Blobs, IN_MEMORY_LIMIT_BYTES};
+use crate::fsutil;
 use bytes::{Bytes, BytesMut};
 use std::io::{self, Write};
 use store_core::content::{BoxReader, VerifyReader};
@@ -32,45 +32,27 @@ pub(crate) async fn read_verified(
     Ok(Bytes::from(out))
 }
 
-/// Publishes verified `bytes` as the blob `digest`.
+/// Streams `content` into a staging file while hashing it on another thread, and checks size,
+/// trailing data and digest; returns the staging file, fsynced when durable, ready for its
+/// publish step. Memory stays bounded by a few [`CHUNK_BYTES`] pieces. Holds no lock: a slow
+/// reader delays nobody else.
 ///
-/// Errors: `AlreadyExists` when another writer published it first; `InvalidLayout` when
-/// something other than a blob file occupies its path, or a layout directory is a symbolic link;
-/// `Io`.
-pub(crate) async fn commit_bytes(blobs: &Blobs, digest: &ValidDigest, bytes: Bytes) -> Result<()> {
-    blobs.prepare_dirs(Some(digest))?;
-    let staging = Blobs::staging_name("push-");
-    let durable = blobs.is_durable();
-    if runs_inline(bytes.len() as u64, durable) {
-        return write_and_publish(blobs.layout(), &staging, &bytes, digest, durable);
-    }
-    // One blocking call does the whole publish; if the caller goes away meanwhile it still
-    // runs to the end and cleans up after itself.
-    let layout = blobs.layout().clone();
-    let digest = digest.clone();
-    spawn_blocking(move || write_and_publish(&layout, &staging, &bytes, &digest, durable)).await
-}
-
-/// Streams `content` into a staging file while hashing it on another thread, checks size,
-/// trailing data and digest, then publishes it. Memory stays bounded by a few [`CHUNK_BYTES`]
-/// pieces.
-///
-/// Errors: `Mismatch`, `AlreadyExists`, `InvalidLayout` (as [`commit_bytes`]), `Io` (a full
-/// disk included); the staging file is removed in every case, and when the future is dropped.
+/// Errors: `Mismatch`; `InvalidLayout` when `ingest/` or `blobs/<alg>/` is a symbolic link or
+/// not a directory; `Io` (a full disk included); the staging file is removed in every case, and
+/// when the future is dropped.
 pub(crate) async fn ingest_stream(
     blobs: &Blobs,
     digest: &ValidDigest,
     size: u64,
     mut content: BoxReader,
-) -> Result<()> {
+) -> Result<Ready> {
     blobs.prepare_dirs(Some(digest))?;
-    let staging = Blobs::staging_name("push-");
-    let staging_path = blobs.layout().ingest_path().join(&staging);
-    // Created here, synchronously, so that the guard exists before any await: a cancelled
-    // push can never leave a file the guard does not know about.
-    let file = fsutil::create_new_at(blobs.ingest_dir()?, &staging)
+    // The guard exists before the file and before any await: a cancelled push can never leave
+    // a file the guard does not know about, and gc never sweeps it meanwhile.
+    let staging = blobs.stage("push-");
+    let staging_path = staging.path();
+    let file = fsutil::create_new_at(blobs.ingest_dir()?, staging.name())
         .map_err(|e| io_err("creating", &staging_path, e))?;
-    let guard = StagingGuard::new(blobs.layout(), &staging);
     let durable = blobs.is_durable();
 
     let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
@@ -155,12 +137,7 @@ pub(crate) async fn ingest_stream(
             format!("the content's digest is {actual}"),
         ));
     }
-    let layout = blobs.layout().clone();
-    let digest = digest.clone();
-    let result = spawn_blocking(move || publish(&layout, &staging, &digest, durable)).await;
-    // `publish` linked the file (or failed); the guard removes the staging name either way.
-    drop(guard);
-    result
+    Ready::from_file(blobs, digest, staging, size)
 }
 
 async fn has_trailing_data(content: &mut BoxReader) -> Result<bool> {

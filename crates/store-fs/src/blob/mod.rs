@@ -18,9 +18,11 @@ pub(crate) mod writer;
 
 use crate::fsutil::{self, spawn_blocking, FileKind};
 use crate::layout::{Create, Layout};
+use publish::{InFlight, Staging};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
@@ -50,6 +52,7 @@ const REMOVALS_AT_ONCE: usize = 8;
 pub(crate) struct Blobs {
     layout: Layout,
     durable: bool,
+    in_flight: Arc<InFlight>,
 }
 
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
@@ -59,7 +62,11 @@ pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
 impl Blobs {
     /// The blobs of `layout`; `durable` says whether writes and removals are fsynced.
     pub(crate) fn new(layout: Layout, durable: bool) -> Self {
-        Blobs { layout, durable }
+        Blobs {
+            layout,
+            durable,
+            in_flight: Arc::default(),
+        }
     }
 
     /// The layout the blobs belong to.
@@ -77,9 +84,16 @@ impl Blobs {
         self.layout.blob_path(digest)
     }
 
-    /// A fresh name for a staging file in `ingest/`.
-    pub(crate) fn staging_name(prefix: &str) -> String {
-        fsutil::unique_name(prefix)
+    /// A fresh staging name in `ingest/`, in flight until the guard is dropped (the directory
+    /// may not exist yet: see [`Blobs::prepare_dirs`]; the file is not created).
+    pub(crate) fn stage(&self, prefix: &str) -> Staging {
+        Staging::new(&self.layout, prefix, &self.in_flight)
+    }
+
+    /// Whether `name`, a file in `ingest/`, is a staging file of this store still in use (a
+    /// push or a [`writer::BlobWriter`] in flight): never stale, whatever its age.
+    pub(crate) fn is_in_flight(&self, name: &std::ffi::OsStr) -> bool {
+        self.in_flight.contains(name)
     }
 
     /// The size of the stored blob, or `None` when there is none (a symbolic link or anything

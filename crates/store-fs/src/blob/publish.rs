@@ -1,36 +1,158 @@
-//! Making a verified staging file visible: a no-clobber hard link from `ingest/` to
+//! Making verified content visible: a no-clobber hard link from `ingest/` to
 //! `blobs/<alg>/<hex>`, the only way any blob appears, whoever wrote it (a push from memory, a
 //! streamed push, a [`crate::BlobWriter`]). Both ends are reached through the layout's directory
 //! handles, never through a symbolic link.
+//!
+//! Staging files are [`Staging`] guards: registered as in flight before the file is created (so
+//! that `gc` of this store never sweeps one, whatever its age) and removed when the guard goes,
+//! on every path, including a dropped future. A [`Ready`] blob is content verified and waiting
+//! for its publish step, which the store runs under its gate together with the record.
 
-use super::{algorithm_dir, ingest_dir, io_err, Blobs};
-use crate::fsutil::{self, spawn_blocking, FileKind};
+use super::{algorithm_dir, ingest_dir, io_err, runs_inline, Blobs};
+use crate::fsutil::{self, FileKind};
 use crate::layout::{Create, Layout};
+use bytes::Bytes;
+use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
 
-/// Removes a staging file of `ingest/` when dropped.
-pub(crate) struct StagingGuard {
-    layout: Layout,
-    name: Option<String>,
-}
+/// The names of this store's staging files in `ingest/` that are still in use.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight(Mutex<HashSet<String>>);
 
-impl StagingGuard {
-    /// Guards the staging file `name` in the `ingest/` of `layout`.
-    pub(crate) fn new(layout: &Layout, name: &str) -> Self {
-        StagingGuard {
-            layout: layout.clone(),
-            name: Some(name.to_string()),
-        }
+impl InFlight {
+    fn names(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `name` (a file name in `ingest/`) is a staging file still in use.
+    pub(crate) fn contains(&self, name: &OsStr) -> bool {
+        name.to_str()
+            .is_some_and(|name| self.names().contains(name))
     }
 }
 
-impl Drop for StagingGuard {
-    fn drop(&mut self) {
-        if let Some(name) = self.name.take() {
-            remove_staging(&self.layout, &name);
+/// A staging file in `ingest/`, in flight until dropped; dropping it removes the staging name
+/// (a blob published from it keeps its own name).
+#[derive(Debug)]
+pub(crate) struct Staging {
+    layout: Layout,
+    name: String,
+    in_flight: Arc<InFlight>,
+}
+
+impl Staging {
+    /// Registers a fresh name in the `ingest/` of `layout` (the file is not created).
+    pub(crate) fn new(layout: &Layout, prefix: &str, in_flight: &Arc<InFlight>) -> Staging {
+        let name = fsutil::unique_name(prefix);
+        in_flight.names().insert(name.clone());
+        Staging {
+            layout: layout.clone(),
+            name,
+            in_flight: Arc::clone(in_flight),
         }
+    }
+
+    /// The staging file's name in `ingest/`.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the staging file is, for messages.
+    pub(crate) fn path(&self) -> PathBuf {
+        self.layout.ingest_path().join(&self.name)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        // Removed before it is forgotten, so that gc never sees a file of ours as a stale one.
+        remove_staging(&self.layout, &self.name);
+        self.in_flight.names().remove(&self.name);
+    }
+}
+
+/// Verified content waiting for its publish step ([`Ready::publish`]).
+#[derive(Debug)]
+pub(crate) struct Ready {
+    staging: Staging,
+    /// The content when it is in memory: it is written to `staging` only in the publish step, so
+    /// the staging file never outlives that step.
+    bytes: Option<Bytes>,
+    digest: ValidDigest,
+    durable: bool,
+    size: u64,
+}
+
+impl Ready {
+    /// Verified in-memory `bytes` of the blob `digest`.
+    ///
+    /// Errors: `InvalidLayout` when `ingest/` or `blobs/<alg>/` is a symbolic link or not a
+    /// directory; `Io` creating them.
+    pub(crate) fn from_bytes(blobs: &Blobs, digest: &ValidDigest, bytes: Bytes) -> Result<Ready> {
+        blobs.prepare_dirs(Some(digest))?;
+        let size = bytes.len() as u64;
+        Ok(Ready {
+            staging: blobs.stage("push-"),
+            bytes: Some(bytes),
+            digest: digest.clone(),
+            durable: blobs.is_durable(),
+            size,
+        })
+    }
+
+    /// The complete, verified (and, when durable, fsynced) staging file of `size` bytes of the
+    /// blob `digest`.
+    ///
+    /// Errors: `InvalidLayout` when `blobs/<alg>/` is a symbolic link or not a directory; `Io`
+    /// creating it.
+    pub(crate) fn from_file(
+        blobs: &Blobs,
+        digest: &ValidDigest,
+        staging: Staging,
+        size: u64,
+    ) -> Result<Ready> {
+        blobs.prepare_dirs(Some(digest))?;
+        Ok(Ready {
+            staging,
+            bytes: None,
+            digest: digest.clone(),
+            durable: blobs.is_durable(),
+            size,
+        })
+    }
+
+    /// Whether [`Ready::publish`] is cheap enough for the calling (async) thread (see
+    /// [`runs_inline`]); otherwise it belongs on the blocking pool.
+    pub(crate) fn runs_inline(&self) -> bool {
+        let written = if self.bytes.is_some() { self.size } else { 0 };
+        runs_inline(written, self.durable)
+    }
+
+    /// Writes the in-memory content to the staging file (fsynced when durable), links the
+    /// staging file at the blob's path without replacing anything, and fsyncs that directory
+    /// when durable; the staging name is removed in every case. Blocking.
+    ///
+    /// Errors: those of [`publish`]; `Io` writing the staging file.
+    pub(crate) fn publish(self) -> Result<()> {
+        let layout = &self.staging.layout;
+        let name = self.staging.name();
+        if let Some(bytes) = &self.bytes {
+            let ingest = ingest_dir(layout, self.durable)?;
+            let path = self.staging.path();
+            let mut file =
+                fsutil::create_new_at(ingest, name).map_err(|e| io_err("creating", &path, e))?;
+            file.write_all(bytes)
+                .map_err(|e| io_err("writing", &path, e))?;
+            if self.durable {
+                file.sync_all().map_err(|e| io_err("syncing", &path, e))?;
+            }
+        }
+        publish(layout, name, &self.digest, self.durable)
     }
 }
 
@@ -47,12 +169,7 @@ pub(crate) fn remove_staging(layout: &Layout, name: &str) {
 /// Errors: `AlreadyExists` (naming `digest`) when the blob is stored; `InvalidLayout` naming the
 /// blob's path when something other than a regular file occupies it (a directory, a FIFO, a
 /// symbolic link...), or naming a layout directory that is a link; `Io`.
-pub(crate) fn publish(
-    layout: &Layout,
-    staging: &str,
-    digest: &ValidDigest,
-    durable: bool,
-) -> Result<()> {
+fn publish(layout: &Layout, staging: &str, digest: &ValidDigest, durable: bool) -> Result<()> {
     let ingest = ingest_dir(layout, durable)?;
     let target = algorithm_dir(layout, digest, durable)?;
     match fsutil::link_at(ingest, staging, target, digest.hex()) {
@@ -85,47 +202,4 @@ fn occupied(layout: &Layout, dir: std::os::fd::BorrowedFd<'_>, digest: &ValidDig
         // writer.
         _ => Error::already_exists(digest),
     }
-}
-
-/// Writes `bytes` to the new staging file `staging` of `ingest/`, fsyncs it when `durable`, and
-/// publishes it as `digest`; the staging name is removed in every case. Blocking.
-///
-/// Errors: those of [`publish`]; `Io` writing the staging file.
-pub(crate) fn write_and_publish(
-    layout: &Layout,
-    staging: &str,
-    bytes: &[u8],
-    digest: &ValidDigest,
-    durable: bool,
-) -> Result<()> {
-    let ingest = ingest_dir(layout, durable)?;
-    let path = layout.ingest_path().join(staging);
-    let _guard = StagingGuard::new(layout, staging);
-    let mut file =
-        fsutil::create_new_at(ingest, staging).map_err(|e| io_err("creating", &path, e))?;
-    file.write_all(bytes)
-        .map_err(|e| io_err("writing", &path, e))?;
-    if durable {
-        file.sync_all().map_err(|e| io_err("syncing", &path, e))?;
-    }
-    drop(file);
-    publish(layout, staging, digest, durable)
-}
-
-/// Publishes the complete, already fsynced (when durable) staging file `staging` of `ingest/`
-/// as the blob `digest`, then removes the staging name (also on failure).
-///
-/// Errors: those of [`publish`].
-pub(crate) async fn publish_staged(
-    blobs: &Blobs,
-    staging: &str,
-    digest: &ValidDigest,
-) -> Result<()> {
-    let _guard = StagingGuard::new(blobs.layout(), staging);
-    blobs.prepare_dirs(Some(digest))?;
-    let layout = blobs.layout().clone();
-    let staging = staging.to_string();
-    let digest = digest.clone();
-    let durable = blobs.is_durable();
-    spawn_blocking(move || publish(&layout, &staging, &digest, durable)).await
 }

@@ -4,10 +4,9 @@
 //! The writer only stages and hashes. Committing hands the staging file to a [`CommitStaged`]
 //! (the store), which publishes and records it through the same code as a push.
 
-use super::publish::remove_staging;
+use super::publish::Staging;
 use super::{ingest_dir, Blobs};
 use crate::fsutil::{self, spawn_blocking};
-use crate::layout::Layout;
 use async_trait::async_trait;
 use oci_spec::image::{Descriptor, MediaType};
 use std::io;
@@ -22,31 +21,28 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// What a [`BlobWriter`] commits into.
 #[async_trait]
 pub(crate) trait CommitStaged: Send + Sync {
-    /// Publishes the complete (and, when durable, fsynced) staging file `staging` (a name in
-    /// `ingest/`) as the blob
-    /// `desc` describes and records it, as a push of the same content would; the staging name
+    /// Publishes the complete (and, when durable, fsynced) staging file `staging` (a file in
+    /// `ingest/`) as the blob `desc` describes and records it, as a push of the same content would; the staging name
     /// is gone afterwards. Content already stored under that digest counts as committed.
     ///
     /// Errors: as a push of `desc` (`SizeExceedsLimit`, `InvalidManifest`, `Io`...), except
     /// that `AlreadyExists` is not one.
-    async fn commit_staged(&self, staging: &str, desc: &Descriptor) -> Result<()>;
+    async fn commit_staged(&self, staging: Staging, desc: &Descriptor) -> Result<()>;
 }
 
 /// A staging file in `ingest/` that hashes what is written to it. [`BlobWriter::commit`]
 /// publishes it under its sha256 digest; dropping it uncommitted removes the file.
 pub struct BlobWriter {
     file: Option<tokio::fs::File>,
-    layout: Layout,
-    /// The staging file's name in `ingest/`.
-    name: String,
-    /// Its path, for messages.
+    /// Removes the file when the writer goes uncommitted; in flight meanwhile, so gc spares it.
+    staging: Option<Staging>,
+    /// The staging file's path, for messages.
     path: PathBuf,
     hasher: Option<Hasher>,
     size: u64,
     media_type: MediaType,
     durable: bool,
     target: Arc<dyn CommitStaged>,
-    committed: bool,
 }
 
 impl std::fmt::Debug for BlobWriter {
@@ -69,28 +65,26 @@ impl BlobWriter {
         media_type: MediaType,
         target: Arc<dyn CommitStaged>,
     ) -> Result<BlobWriter> {
-        let name = Blobs::staging_name("writer-");
+        let staging = blobs.stage("writer-");
+        let path = staging.path();
         let layout = blobs.layout().clone();
-        let path = layout.ingest_path().join(&name);
         let durable = blobs.is_durable();
-        let (staging, opened) = (name.clone(), layout.clone());
+        let name = staging.name().to_string();
         let shown = path.clone();
         let file = spawn_blocking(move || {
-            fsutil::create_new_at(ingest_dir(&opened, durable)?, &staging)
+            fsutil::create_new_at(ingest_dir(&layout, durable)?, &name)
                 .map_err(|e| Error::io(format!("creating {}", shown.display()), e))
         })
         .await?;
         Ok(BlobWriter {
             file: Some(tokio::fs::File::from_std(file)),
-            layout,
-            name,
             path,
             hasher: Some(Algorithm::Sha256.hasher()),
             size: 0,
             media_type,
             durable,
             target,
-            committed: false,
+            staging: Some(staging),
         })
     }
 
@@ -121,8 +115,11 @@ impl BlobWriter {
         let digest_text = self.hasher.take().map(Hasher::finish).unwrap_or_default();
         let digest = ValidDigest::parse(&digest_text)?;
         let desc = Descriptor::new(self.media_type.clone(), self.size, digest.to_oci());
-        self.target.commit_staged(&self.name, &desc).await?;
-        self.committed = true;
+        let staging = self
+            .staging
+            .take()
+            .ok_or_else(|| Error::io("committing a blob", io::Error::other("already closed")))?;
+        self.target.commit_staged(staging, &desc).await?;
         Ok(desc)
     }
 
@@ -134,14 +131,6 @@ impl BlobWriter {
     /// Whether nothing was written yet.
     pub fn is_empty(&self) -> bool {
         self.size == 0
-    }
-}
-
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if !self.committed {
-            remove_staging(&self.layout, &self.name);
-        }
     }
 }
 

@@ -11,6 +11,27 @@ use store_core::descriptor::{OCI_INDEX, REF_NAME};
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
 
+/// The largest `index.json` a store reads: 64 MiB, room for about 300 000 entries of a typical
+/// 200 bytes. A larger one is refused before it is read (`SizeExceedsLimit` naming it), by
+/// [`crate::Store::open`], by every index write (which re-reads the file another process may
+/// have changed), by [`crate::Store::fsck`] and by [`crate::ReadOnlyStore::open`]; so is a
+/// change that would make the store write a larger one.
+pub const MAX_INDEX_JSON_SIZE: u64 = 64 << 20;
+
+/// Refuses `size` bytes of the `index.json` at `path` beyond [`MAX_INDEX_JSON_SIZE`].
+///
+/// Errors: `SizeExceedsLimit` naming the path.
+pub(crate) fn check_index_size(path: &Path, size: u64) -> Result<()> {
+    if size > MAX_INDEX_JSON_SIZE {
+        return Err(Error::SizeExceedsLimit {
+            what: path.display().to_string(),
+            size,
+            limit: MAX_INDEX_JSON_SIZE,
+        });
+    }
+    Ok(())
+}
+
 /// One `index.json` entry: the descriptor for the API and its JSON as it was read.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedEntry {
@@ -79,6 +100,15 @@ pub(crate) fn ref_name(desc: &Descriptor) -> Option<&str> {
         .and_then(|a| a.get(REF_NAME))
         .map(String::as_str)
         .filter(|name| !name.is_empty())
+}
+
+/// The tag an entry carries: its `ref.name` (see [`ref_name`]) unless that spells the digest of
+/// other content. A digest lookup must never land on another entry, so such a name is no tag:
+/// the entry is kept as written, keyed and resolved by its own digest only.
+pub(crate) fn tag_name(desc: &Descriptor) -> Option<&str> {
+    ref_name(desc).filter(|name| {
+        ValidDigest::parse(name).is_err() || *name == desc.digest().to_string().as_str()
+    })
 }
 
 /// Encodes an `index.json` from its top-level fields and its entries: compact JSON, top-level

@@ -4,16 +4,16 @@
 //! ours unchanged since base → theirs; theirs unchanged → ours; both changed → ours (we write
 //! last). An untagged entry whose digest is tagged in the result is dropped, as a save would.
 
-use super::codec::{ref_name, IndexDocument};
+use super::codec::{tag_name, IndexDocument};
 use super::state::{Entries, EntryText};
 use std::collections::{BTreeSet, HashSet};
 
-/// Keys an `index.json` document's entries the way the in-memory index does: by `ref.name` when
-/// set, else by digest. Later duplicates win.
+/// Keys an `index.json` document's entries the way the in-memory index does: by their tag (see
+/// [`tag_name`]) when they carry one, else by digest. Later duplicates win.
 pub(crate) fn keyed(doc: &IndexDocument) -> Entries {
     let mut out = Entries::new();
     for entry in &doc.entries {
-        let (key, untagged) = match ref_name(&entry.desc) {
+        let (key, untagged) = match tag_name(&entry.desc) {
             Some(name) => (name.to_string(), false),
             None => (entry.desc.digest().to_string(), true),
         };

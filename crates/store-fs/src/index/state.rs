@@ -9,7 +9,7 @@
 use super::codec::{self, descriptor_json, with_ref_name, IndexDocument};
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use store_core::descriptor::{plain, without_ref_name};
 use store_core::resolver::MemoryResolver;
@@ -43,11 +43,44 @@ impl EntryText {
 /// are written in (tagged by tag, then untagged by digest).
 pub(crate) type Entries = BTreeMap<String, EntryText>;
 
+/// What one tag or untag changed, so that a failed save can put it back
+/// ([`IndexState::undo`]).
+#[derive(Debug)]
+pub(crate) struct Undo {
+    reference: String,
+    /// What `reference` pointed at before, with the entry's JSON as read from disk.
+    before: Option<(Descriptor, Option<Value>)>,
+    /// The digest this call pointed `reference` at; `None` for an untag.
+    after: Option<String>,
+    /// The digest entry added for this call (a tag of a manifest the index did not list).
+    pub(crate) added_digest: Option<String>,
+}
+
+impl Undo {
+    /// Undoes only the digest entry `digest` added for a call.
+    pub(crate) fn added_digest(digest: String) -> Undo {
+        Undo {
+            reference: digest.clone(),
+            before: None,
+            after: None,
+            added_digest: Some(digest),
+        }
+    }
+
+    /// What `reference` pointed at before the call; `None` when it was new.
+    pub(crate) fn previous(&self) -> Option<&Descriptor> {
+        self.before.as_ref().map(|(desc, _)| desc)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Written {
     /// Entries as read from disk, by reference (tag or digest), until a caller changes that
     /// reference.
     raw: HashMap<String, Value>,
+    /// Digests of untagged entries whose `ref.name` is not a tag (it spells another digest):
+    /// written back as read, `ref.name` included, while nobody changes them.
+    verbatim: HashSet<String>,
     entries: Entries,
     top: Map<String, Value>,
 }
@@ -125,7 +158,11 @@ impl IndexState {
             .get(key)
             .cloned()
             .unwrap_or_else(|| descriptor_json(&desc));
-        let value = with_ref_name(base, (!untagged).then_some(key));
+        let value = if untagged && w.verbatim.contains(key) && w.raw.contains_key(key) {
+            base
+        } else {
+            with_ref_name(base, (!untagged).then_some(key))
+        };
         w.entries
             .insert(key.to_string(), EntryText::new(&value, untagged));
     }
@@ -141,58 +178,127 @@ impl IndexState {
             ..Written::default()
         };
         let mut roots = Vec::with_capacity(doc.entries.len());
+        // The keys to refresh, collected here: a snapshot of the resolver would clone every
+        // descriptor once more.
+        let mut keys = Vec::with_capacity(doc.entries.len() * 2);
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
+            keys.push(digest.clone());
             self.resolver.tag(without_ref_name(&entry.desc), &digest);
+            if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
+                // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
+                w.verbatim.insert(digest.clone());
+            }
             w.raw.insert(digest, entry.raw.clone());
-            if let Some(name) = codec::ref_name(&entry.desc) {
+            if let Some(name) = codec::tag_name(&entry.desc) {
                 self.resolver.tag(entry.desc.clone(), name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
+                keys.push(name.to_string());
             }
             roots.push(plain(&entry.desc));
         }
-        for (reference, _) in self.resolver.snapshot() {
-            self.refresh(&mut w, &reference);
+        keys.sort_unstable();
+        keys.dedup();
+        for key in &keys {
+            self.refresh(&mut w, key);
         }
         roots
     }
 
     /// Points `reference` at `desc` (the caller's descriptor replaces any entry read from disk).
-    pub(crate) fn tag(&self, desc: Descriptor, reference: &str) {
+    /// Returns how to undo it (see [`IndexState::undo`]).
+    pub(crate) fn tag(&self, desc: Descriptor, reference: &str) -> Undo {
         let mut w = self.written();
-        w.raw.remove(reference);
+        let raw = w.raw.remove(reference);
         let digest = desc.digest().to_string();
         let previous = self.resolver.tag(desc, reference);
         self.refresh(&mut w, reference);
         self.refresh(&mut w, &digest);
-        if let Some(previous) = previous {
+        if let Some(previous) = &previous {
             self.refresh(&mut w, previous.digest().as_ref());
+        }
+        Undo {
+            reference: reference.to_string(),
+            before: previous.map(|desc| (desc, raw)),
+            after: Some(digest),
+            added_digest: None,
         }
     }
 
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
-    pub(crate) fn tag_digest(&self, desc: &Descriptor) {
+    /// Returns whether it was added.
+    pub(crate) fn tag_digest(&self, desc: &Descriptor) -> bool {
         let digest = desc.digest().as_ref();
         if self.resolver.resolve(digest).is_some() {
-            return;
+            return false;
         }
         let mut w = self.written();
-        if self.resolver.resolve(digest).is_none() {
-            self.resolver.tag(without_ref_name(desc), digest);
-            self.refresh(&mut w, digest);
+        if self.resolver.resolve(digest).is_some() {
+            return false;
         }
+        self.resolver.tag(without_ref_name(desc), digest);
+        self.refresh(&mut w, digest);
+        true
     }
 
-    /// Removes `reference`; returns what it pointed at.
-    pub(crate) fn untag(&self, reference: &str) -> Option<Descriptor> {
+    /// Removes `reference`; returns how to undo it (see [`IndexState::undo`]), or `None` when
+    /// it pointed at nothing.
+    pub(crate) fn untag(&self, reference: &str) -> Option<Undo> {
         let mut w = self.written();
-        w.raw.remove(reference);
+        let raw = w.raw.remove(reference);
         let previous = self.resolver.untag(reference);
         self.refresh(&mut w, reference);
-        if let Some(previous) = &previous {
-            self.refresh(&mut w, previous.digest().as_ref());
+        let previous = previous?;
+        self.refresh(&mut w, previous.digest().as_ref());
+        Some(Undo {
+            reference: reference.to_string(),
+            before: Some((previous, raw)),
+            after: None,
+            added_digest: None,
+        })
+    }
+
+    /// Puts back what a [`IndexState::tag`] or [`IndexState::untag`] (and the digest entry a
+    /// tag added, noted by [`Undo::added_digest`]) changed, when its save failed. A reference
+    /// another caller moved since is left as that caller set it: only this call's change is
+    /// undone.
+    pub(crate) fn undo(&self, undo: Undo) {
+        let mut w = self.written();
+        let now = self.resolver.resolve(&undo.reference);
+        let unchanged_since = match (&now, &undo.after) {
+            (Some(now), Some(after)) => now.digest().as_ref() == after.as_str(),
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged_since {
+            let mut touched: Vec<String> = now.iter().map(|d| d.digest().to_string()).collect();
+            match undo.before {
+                Some((desc, raw)) => {
+                    touched.push(desc.digest().to_string());
+                    self.resolver.tag(desc, &undo.reference);
+                    match raw {
+                        Some(raw) => w.raw.insert(undo.reference.clone(), raw),
+                        None => w.raw.remove(&undo.reference),
+                    };
+                }
+                None => {
+                    self.resolver.untag(&undo.reference);
+                    w.raw.remove(&undo.reference);
+                }
+            }
+            self.refresh(&mut w, &undo.reference);
+            for digest in touched {
+                self.refresh(&mut w, &digest);
+            }
         }
-        previous
+        if let Some(digest) = undo.added_digest {
+            // Only while no tag points at it: a digest entry another caller relies on stays.
+            if !self.resolver.is_tagged(&digest) {
+                self.resolver.untag(&digest);
+                w.raw.remove(&digest);
+                self.refresh(&mut w, &digest);
+            }
+        }
     }
 
     /// Removes every reference to `digest` (its tags and its digest entry); returns what was
@@ -354,6 +460,37 @@ mod tests {
             decoded(&state)["mediaType"],
             store_core::descriptor::OCI_INDEX
         );
+    }
+
+    #[test]
+    fn undo_puts_back_only_what_the_call_changed() {
+        let state = IndexState::default();
+        let (a, b) = (manifest(1), manifest(2));
+        state.tag_digest(&a);
+        state.tag_digest(&b);
+        state.tag(a.clone(), "v1");
+        let before = decoded(&state);
+        // A move undone: v1 is back on a, b's untagged entry is back.
+        let undo = state.tag(b.clone(), "v1");
+        state.undo(undo);
+        assert_eq!(decoded(&state), before);
+        // An untag undone.
+        let undo = state.untag("v1").unwrap();
+        state.undo(undo);
+        assert_eq!(decoded(&state), before);
+        // A reference another caller moved since is left as that caller set it.
+        let undo = state.tag(b.clone(), "v2");
+        state.tag(a.clone(), "v2");
+        state.undo(undo);
+        assert_eq!(state.resolve("v2").unwrap().digest(), a.digest());
+        // A digest entry added for a tag goes with it, unless a tag points at it.
+        let c = manifest(3);
+        assert!(state.tag_digest(&c));
+        let mut undo = state.tag(c.clone(), "v3");
+        undo.added_digest = Some(c.digest().to_string());
+        state.undo(undo);
+        assert!(state.resolve(c.digest().as_ref()).is_none());
+        assert!(state.resolve("v3").is_none());
     }
 
     #[test]

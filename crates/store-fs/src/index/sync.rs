@@ -6,7 +6,7 @@
 //! comparison is on the bytes (a few tens of µs for a large index), which, unlike size and mtime,
 //! cannot be fooled by a fast rewrite that reuses an inode.
 
-use super::codec::{parse_index, IndexDocument};
+use super::codec::{check_index_size, parse_index, IndexDocument, MAX_INDEX_JSON_SIZE};
 use super::lock::IndexLock;
 use super::merge;
 use super::state::{Entries, IndexState};
@@ -30,9 +30,10 @@ pub(crate) struct IndexFile {
 /// What we last read from or wrote to `index.json`.
 #[derive(Debug, Default)]
 struct DiskView {
-    /// Its entries by key: the base of the next merge. `None` after our own write: they are
-    /// then what `bytes` says, and are parsed back from them only when another writer changed
-    /// the file (keeping a copy of every entry at each write cost more than the write itself).
+    /// Its entries by key: the base of the next merge. `None` after a load or our own write:
+    /// they are then what `bytes` says, and are parsed back from them only when another writer
+    /// changed the file (keeping a copy of every entry cost more memory than the index itself,
+    /// and more time at each write than the write).
     base: Option<Entries>,
     /// Its bytes, to tell whether another writer changed it.
     bytes: Vec<u8>,
@@ -75,9 +76,13 @@ impl IndexFile {
     /// Blocking.
     ///
     /// Errors: `InvalidLayout` (empty, not JSON, a bad entry; a symbolic link or anything but a
-    /// regular file, never followed or read), `Io`.
+    /// regular file, never followed or read), `SizeExceedsLimit` beyond
+    /// [`super::codec::MAX_INDEX_JSON_SIZE`] (not read), `Io`.
     pub(crate) fn read(&self) -> Result<Option<(IndexDocument, Vec<u8>)>> {
-        match self.layout.read_file(INDEX_FILE, None)? {
+        match self
+            .layout
+            .read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE))?
+        {
             Some(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
             None => Ok(None),
         }
@@ -92,12 +97,11 @@ impl IndexFile {
             .map_err(|e| Error::io(format!("creating {}", self.path.display()), e))
     }
 
-    /// Records that `doc`, read as `bytes`, is what `index.json` holds now.
-    pub(crate) fn remember(&self, doc: &IndexDocument, bytes: Vec<u8>) {
-        *self.view() = DiskView {
-            base: Some(merge::keyed(doc)),
-            bytes,
-        };
+    /// Records that `bytes` is what `index.json` holds now. The entries are parsed back from
+    /// them only when another writer changes the file (keeping them keyed meanwhile would cost
+    /// a second copy of every entry).
+    pub(crate) fn remember(&self, bytes: Vec<u8>) {
+        *self.view() = DiskView { base: None, bytes };
     }
 
     /// The size of `index.json` as we last read or wrote it.
@@ -124,14 +128,18 @@ impl IndexFile {
     /// held. Blocking. Returns the descriptors learnt, for the caller to index into the graph.
     ///
     /// Errors: `Io` reading; `InvalidLayout` when `index.json` no longer parses, or is now a
-    /// symbolic link or not a regular file.
+    /// symbolic link or not a regular file; `SizeExceedsLimit` when it grew beyond
+    /// [`super::codec::MAX_INDEX_JSON_SIZE`].
     pub(crate) fn absorb_locked(
         &self,
         _lock: &IndexLock,
         index: &IndexState,
     ) -> Result<Vec<Descriptor>> {
         let path = &self.path;
-        let Some(bytes) = self.layout.read_file(INDEX_FILE, None)? else {
+        let Some(bytes) = self
+            .layout
+            .read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE))?
+        else {
             // Removed behind our back: the next write recreates it from what we hold.
             return Ok(Vec::new());
         };
@@ -181,9 +189,11 @@ impl IndexFile {
     /// Writes what `index` holds to `index.json` (after absorbing other writers' changes). Call
     /// with the lock held. Blocking. A write whose bytes equal what is on disk is skipped.
     ///
-    /// Errors: `Io` (the previous `index.json` stays intact).
+    /// Errors: `SizeExceedsLimit` when the bytes would exceed [`super::codec::MAX_INDEX_JSON_SIZE`]; `Io`
+    /// (the previous `index.json` stays intact in both cases).
     pub(crate) fn write_locked(&self, _lock: &IndexLock, index: &IndexState) -> Result<()> {
         let bytes = index.encode_current();
+        check_index_size(&self.path, bytes.len() as u64)?;
         let mut disk = self.view();
         if bytes == disk.bytes {
             return Ok(());

@@ -5,7 +5,7 @@ pub(crate) mod tar;
 
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
-use crate::index::codec::{parse_index, IndexDocument};
+use crate::index::codec::{parse_index, IndexDocument, MAX_INDEX_JSON_SIZE};
 use crate::index::state::IndexState;
 use crate::layout::{self, Layout, LAYOUT_FILE_LIMIT_BYTES};
 use async_trait::async_trait;
@@ -115,7 +115,7 @@ fn check_layout(
     };
     layout::check_layout_bytes(&layout_path, &bytes)?;
     let index_path = root.join("index.json");
-    let Some(bytes) = read("index.json", None)? else {
+    let Some(bytes) = read("index.json", Some(MAX_INDEX_JSON_SIZE))? else {
         return Err(Error::InvalidLayout {
             path: index_path,
             reason: "missing: an OCI image layout needs an index.json file".into(),
@@ -160,25 +160,27 @@ fn open_source(path: &Path) -> Result<(Source, IndexDocument)> {
 impl ReadOnlyStore {
     /// Opens the layout at `path`: a directory, or a file holding an uncompressed tar of a
     /// layout. `oci-layout` and `index.json` must exist and be valid; every `index.json` entry
-    /// is then indexed into the predecessor graph (an entry whose manifest is missing is
-    /// tolerated: its tags still resolve). Nothing is written.
+    /// is then indexed into the predecessor graph. An entry whose manifest is missing, has
+    /// another size than the entry says, or does not parse is tolerated and left out of the
+    /// graph: its tags still resolve, and fetching it fails (`NotFound`, `Mismatch`...), so one
+    /// bad entry is refused only where it is used. Nothing is written.
     ///
     /// Errors: `NotFound` when `path` does not exist; `InvalidLayout` naming the file for a
-    /// missing or non-JSON `oci-layout`, a missing, empty or non-JSON `index.json` or a bad
-    /// entry in it, a symbolic link where a layout file or blob directory should be, an
-    /// `oci-layout`, `index.json` or `index.json` entry's manifest that is not a regular file (a
-    /// FIFO, say: never opened for a blocking read), bytes that
-    /// are not a tar archive, or an archive entry that is a link, has an absolute path or a `..`
-    /// component (naming the entry); `UnsupportedVersion` for an `oci-layout` version other than
-    /// "1.0.0"; `Unsupported` for a sparse archive entry; fetch and parse errors of a present
-    /// manifest (`Mismatch`, `InvalidManifest`, `SizeExceedsLimit`); `Io`.
+    /// missing or non-JSON `oci-layout`, a missing, empty or non-JSON `index.json` or an entry
+    /// in it that is not a descriptor, a symbolic link where a layout file or blob directory
+    /// should be, an `oci-layout` or `index.json` that is not a regular file (a FIFO, say: never
+    /// opened for a blocking read), bytes that are not a tar archive, or an archive entry that is
+    /// a link, has an absolute path or a `..` component (naming the entry); `SizeExceedsLimit`
+    /// for an `index.json` beyond [`crate::MAX_INDEX_JSON_SIZE`]; `UnsupportedVersion` for an
+    /// `oci-layout` version other than "1.0.0"; `Unsupported` for a sparse archive entry; `Io`.
     pub async fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore> {
         let path = path.as_ref().to_path_buf();
         let (source, doc) = spawn_blocking(move || open_source(&path)).await?;
         let index = IndexState::default();
         let roots = index.load(&doc);
         let graph = MemoryGraph::new();
-        graph.index_all_many(&source, &roots).await?;
+        // Never fails: what could not be indexed is refused when it is fetched.
+        let _skipped = graph.index_all_many_tolerant(&source, &roots).await;
         let entries = doc.entries.into_iter().map(|entry| entry.desc).collect();
         Ok(ReadOnlyStore {
             source,

@@ -197,17 +197,18 @@ impl TarSource {
 
     /// Reads the whole entry `name` if it exists and holds at most `limit` bytes (blocking).
     ///
-    /// Errors: `InvalidLayout` naming `<archive>/<name>` when it is larger than `limit` or the
-    /// archive ends early; `Io`.
+    /// Errors: `SizeExceedsLimit` naming `<archive>/<name>` when it is larger than `limit`;
+    /// `InvalidLayout` naming it when the archive ends early; `Io`.
     pub(crate) fn read_entry(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         let Some(entry) = self.entry(name) else {
             return Ok(None);
         };
         let shown = self.path.join(name);
         if entry.size > limit {
-            return Err(Error::InvalidLayout {
-                path: shown,
-                reason: format!("{} bytes is more than the {limit} allowed", entry.size),
+            return Err(Error::SizeExceedsLimit {
+                what: shown.display().to_string(),
+                size: entry.size,
+                limit,
             });
         }
         let mut reader = Self::open_entry(&self.path, entry)?;

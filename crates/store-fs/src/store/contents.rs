@@ -13,7 +13,7 @@ use autosave::Flush;
 use bytes::Bytes;
 use oci_spec::image::Descriptor;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use store_core::content::BoxReader;
 use store_core::descriptor::{
     self, is_manifest, MAX_MANIFEST_SIZE, OCI_ARTIFACT_MANIFEST, OCI_INDEX, OCI_MANIFEST,
@@ -44,6 +44,9 @@ pub(crate) struct Contents {
     index: IndexState,
     graph: MemoryGraph,
     file: IndexFile,
+    /// Nodes opening could not index (a wrong size, a corrupt manifest), with why: their tags
+    /// still resolve, fetching them fails, and what they reach is unknown to the graph.
+    unindexed: Mutex<Vec<(Descriptor, Error)>>,
 }
 
 impl Contents {
@@ -54,6 +57,7 @@ impl Contents {
             blobs: Blobs::new(layout, durable),
             index: IndexState::default(),
             graph: MemoryGraph::new(),
+            unindexed: Mutex::default(),
         }
     }
 
@@ -106,9 +110,10 @@ impl Contents {
     }
 
     /// Loads `doc` (read as `bytes`) into the index and indexes every entry's graph (each node
-    /// once).
+    /// once). A node that cannot be indexed (a wrong size, a corrupt manifest) is left out of the
+    /// graph and remembered (see [`Contents::unindexed_in_use`]); it does not fail the load.
     ///
-    /// Errors: fetch or parse errors of a present manifest.
+    /// Errors: `Io` when the index loading task fails.
     pub(crate) async fn load(self: &Arc<Self>, doc: IndexDocument, bytes: Vec<u8>) -> Result<()> {
         // The roots are the entries, plain, as the index loads them.
         let roots: Vec<Descriptor> = doc
@@ -123,13 +128,27 @@ impl Contents {
         let contents = Arc::clone(self);
         let index = tokio::task::spawn_blocking(move || {
             contents.index.load(&doc);
-            contents.file.remember(&doc, bytes);
+            contents.file.remember(bytes);
         });
-        let graph = self.graph.index_all_many(&**self, &roots).await;
+        let skipped = self.graph.index_all_many_tolerant(&**self, &roots).await;
+        *self.unindexed.lock().unwrap_or_else(|p| p.into_inner()) = skipped;
         index
             .await
-            .map_err(|e| Error::io("loading index.json", io::Error::other(e)))?;
-        graph
+            .map_err(|e| Error::io("loading index.json", io::Error::other(e)))
+    }
+
+    /// The nodes opening could not index that are still in use: named by an `index.json` entry,
+    /// or a successor of a node in the graph. What they reach is unknown, so nothing may be
+    /// removed on the strength of the graph while there are any. Each comes with its error.
+    pub(crate) fn unindexed_in_use(&self) -> Vec<(Descriptor, Error)> {
+        let mut unindexed = self.unindexed.lock().unwrap_or_else(|p| p.into_inner());
+        unindexed.retain(|(desc, _)| {
+            let digest = desc.digest().as_ref();
+            !self.graph.contains(digest)
+                && (self.index.resolve(digest).is_some()
+                    || !self.graph.predecessors(desc).is_empty())
+        });
+        unindexed.clone()
     }
 
     /// Writes the in-memory index to `index.json` under the cross-process lock, first taking in

@@ -5,7 +5,7 @@
 
 use crate::blob::read::open_blob;
 use crate::fsutil::{self, FileKind};
-use crate::index::codec::parse_index;
+use crate::index::codec::{parse_index, MAX_INDEX_JSON_SIZE};
 use crate::layout::{
     check_layout_bytes, Create, Layout, INDEX_FILE, LAYOUT_FILE, LAYOUT_FILE_LIMIT_BYTES,
 };
@@ -172,7 +172,10 @@ pub(crate) fn walk(layout: &Layout, scan: Scan) -> Result<FsckReport> {
         if walked.missing.is_empty() || attempt >= WALKS {
             return Ok(walked);
         }
-        let now = layout.read_file(INDEX_FILE, None).ok().flatten();
+        let now = layout
+            .read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE))
+            .ok()
+            .flatten();
         if now == index_bytes {
             return Ok(walked);
         }
@@ -187,7 +190,7 @@ fn walk_once(
     on_disk: &BTreeSet<String>,
 ) -> Result<(FsckReport, Option<Vec<u8>>)> {
     let index_path = layout.path_of(INDEX_FILE);
-    let index_bytes = layout.read_file(INDEX_FILE, None);
+    let index_bytes = layout.read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE));
     let doc = match &index_bytes {
         Ok(Some(bytes)) => match parse_index(&index_path, bytes) {
             Ok(doc) => {

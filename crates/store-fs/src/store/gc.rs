@@ -86,7 +86,15 @@ pub(crate) async fn collect(
             pooled.index_file().write_locked(&lock, pooled.index())?;
         }
         let durable = pooled.blobs().is_durable();
-        let swept = sweep(pooled.layout(), &reachable, grace, durable, dry_run)?;
+        let in_flight = |name: &std::ffi::OsStr| pooled.blobs().is_in_flight(name);
+        let swept = sweep(
+            pooled.layout(),
+            &reachable,
+            grace,
+            durable,
+            &in_flight,
+            dry_run,
+        )?;
         drop(lock);
         Ok(swept)
     })
@@ -240,8 +248,9 @@ fn remove_files(
     })
 }
 
-/// Removes unreachable blob files and stale temp files (with `dry_run`, only counts them).
-/// Never follows a link: directories are the layout's own handles (a `blobs/<alg>/` or
+/// Removes unreachable blob files and stale temp files (never a staging file `in_flight` says
+/// this store still uses: pushes stream without the gate gc holds); with `dry_run`, only counts
+/// them. Never follows a link: directories are the layout's own handles (a `blobs/<alg>/` or
 /// `ingest/` that is a link is refused), entries are inspected with `lstat`, and removing a
 /// symbolic link removes the link only.
 ///
@@ -252,6 +261,7 @@ fn sweep(
     reachable: &HashSet<String>,
     grace: Duration,
     durable: bool,
+    in_flight: &dyn Fn(&std::ffi::OsStr) -> bool,
     dry_run: bool,
 ) -> Result<Swept> {
     let mut swept = Swept::default();
@@ -304,7 +314,10 @@ fn sweep(
                 let Ok(st) = fsutil::stat_at(ingest, &entry.name) else {
                     continue;
                 };
-                if st.kind == FileKind::Directory || !older_than(st.modified, grace) {
+                if st.kind == FileKind::Directory
+                    || !older_than(st.modified, grace)
+                    || in_flight(&entry.name)
+                {
                     continue;
                 }
                 if dry_run || fsutil::unlink_at(ingest, &entry.name).is_ok() {

@@ -1,16 +1,18 @@
 //! [`Store`]: the read/write OCI image layout store.
 //!
 //! This file is the store's top: every public operation starts here, takes the store's gate
-//! (shared for pushes, commits, tags and reads; exclusive for delete and gc), and records index
-//! changes through the autosave engine. The submodules do one job each and never use this file:
+//! (shared for the publish step of pushes and commits, tags and reads; exclusive for delete and
+//! gc; never while a push reads its content), and records index changes through the autosave
+//! engine. The submodules do one job each and never use this file:
 //! [`contents`] (what the store holds and how `index.json` is read and written), [`delete`] (the
 //! cascade), [`gc`] (mark and sweep), [`fsck`] (the consistency check), [`in_flight`] (what
 //! pushes touched lately, which delete and gc spare).
 //!
 //! A push, top-down: [`Store::push`](Pusher::push) checks the descriptor and the manifest size
-//! limit, then [`crate::blob::ingest`] verifies and stages the bytes, [`crate::blob::publish`]
-//! links them into `blobs/`, and [`StoreCore::record`] indexes a manifest into the graph and
-//! records it in [`crate::index::state`]; the autosave engine then saves `index.json`
+//! limit, then [`crate::blob::ingest`] verifies the bytes (in memory or staged in `ingest/`),
+//! and [`StoreCore::publish_and_record`], under the gate, links them into `blobs/` with
+//! [`crate::blob::publish`], indexes a manifest into the graph and records it in
+//! [`crate::index::state`]; the autosave engine then saves `index.json`
 //! ([`contents::Contents::write_index`]). A [`BlobWriter`] commit joins the same path at
 //! the publish step ([`StoreCore::commit_staged`]). A tag: [`Store::tag`](Tagger::tag) checks the
 //! reference with [`store_core::reference::check_tag`], the blob's presence and size, records
@@ -22,13 +24,15 @@ pub(crate) mod fsck;
 pub(crate) mod gc;
 pub(crate) mod in_flight;
 
+use crate::blob::publish::{Ready, Staging};
 use crate::blob::writer::{BlobWriter, CommitStaged};
 use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
 use crate::fsutil::spawn_blocking;
+use crate::index::state::Undo;
 use crate::layout;
 use crate::options::StoreOptions;
 use async_trait::async_trait;
-use autosave::AutoSaver;
+use autosave::{AutoSaver, Saved};
 use contents::{refuse_oversized_manifest, Contents, IndexFlusher};
 use fsck::FsckReport;
 use gc::GcReport;
@@ -50,6 +54,10 @@ use tokio::sync::RwLock;
 /// Blobs are streamed in and out with constant memory, verified on both ways, and published
 /// atomically; `index.json` is written atomically, when the [`autosave::AutoSave`] policy says.
 /// Pushes, tags, reads and [`BlobWriter`] commits run concurrently; `delete` and `gc` run alone.
+/// Pushes stream their content without holding any lock; only the final publish (a link and the
+/// index record, one unit) waits for a running `delete` or `gc`. A slow or stalled client delays
+/// nobody else, and `gc` never sweeps the staging file of a push or writer of this store still
+/// in flight, whatever the grace period.
 ///
 /// The store never follows a symbolic link inside the layout, and never waits on a special file
 /// (the root itself may be a link: the user chose it). `blobs/`, `blobs/<alg>/`, `ingest/`,
@@ -74,11 +82,14 @@ pub struct Store {
 struct StoreCore {
     contents: Arc<Contents>,
     options: StoreOptions,
-    /// Shared by pushes, commits, tags and reads; exclusive for delete and gc.
-    gate: RwLock<()>,
-    saver: AutoSaver<IndexFlusher>,
-    /// Blobs pushes touched within the gc grace period, which delete's cascade spares.
-    touches: Touches,
+    /// Shared by the publish step of pushes and commits, tags and reads; exclusive for delete
+    /// and gc. In an `Arc` so that a publish step moves its guard onto the thread that runs it.
+    gate: Arc<RwLock<()>>,
+    /// In an `Arc` so that a publish step records its change on the thread that runs it.
+    saver: Arc<AutoSaver<IndexFlusher>>,
+    /// Blobs pushes touched within the gc grace period, which delete's cascade spares. In an
+    /// `Arc` so that a publish step records its touch on the thread that runs it.
+    touches: Arc<Touches>,
     /// What opening found and repaired (a missing `oci-layout`); `fsck` reports it.
     open_note: Option<String>,
 }
@@ -104,6 +115,29 @@ fn saved(result: std::result::Result<(), autosave::Error<Error>>) -> Result<()> 
     }
 }
 
+/// Names nodes opening could not index, with why (the first few).
+fn describe_unindexed(unindexed: &[(Descriptor, Error)]) -> String {
+    const SHOWN: usize = 3;
+    let mut out: Vec<String> = unindexed
+        .iter()
+        .take(SHOWN)
+        .map(|(desc, e)| format!("{} ({e})", desc.digest()))
+        .collect();
+    if unindexed.len() > SHOWN {
+        out.push(format!("and {} more", unindexed.len() - SHOWN));
+    }
+    format!(
+        "{} {} that could not be indexed at open: {}",
+        unindexed.len(),
+        if unindexed.len() == 1 {
+            "manifest"
+        } else {
+            "manifests"
+        },
+        out.join(", ")
+    )
+}
+
 impl Store {
     /// Opens the layout at `root` with default options, creating it if missing.
     ///
@@ -116,13 +150,21 @@ impl Store {
     /// `oci-layout` and an empty `index.json` are created when missing (whatever the autosave
     /// policy), and every `index.json` entry is indexed into the graph.
     ///
+    /// Loading trusts nothing on disk, and one bad entry is refused only where it is used: a
+    /// manifest that cannot be indexed (its entry gives the wrong size, its body is corrupt or
+    /// does not parse) is left out of the graph. Its tag still resolves to the descriptor as
+    /// written; fetching it fails (`Mismatch`...); [`Store::fsck`] reports it; [`Store::gc`]
+    /// refuses to run while such an entry is in use (what it reaches is unknown) and `delete`
+    /// removes only its target, without the auto-GC cascade. An `index.json` larger than
+    /// [`crate::MAX_INDEX_JSON_SIZE`] is refused before it is read.
+    ///
     /// Errors: `InvalidLayout` when `root` is a file rather than a directory (a tar archive of a
     /// layout opens with [`crate::ReadOnlyStore::open`]), for a bad `oci-layout`, an empty or
-    /// non-JSON `index.json` or a bad entry in it, naming `blobs/`, `blobs/<alg>/`, `ingest/`,
-    /// `index.json`, `index.json.lock` or `oci-layout` when it is a symbolic link or not of its
-    /// type (a FIFO `index.json`, say: it is never opened for a blocking read), or naming an
-    /// `index.json` entry's manifest whose path holds anything but a regular file;
-    /// `UnsupportedVersion`; `Io` naming the path; fetch or parse errors of a present manifest.
+    /// non-JSON `index.json` or an entry in it that is not a descriptor, naming `blobs/`,
+    /// `blobs/<alg>/`, `ingest/`, `index.json`, `index.json.lock` or `oci-layout` when it is a
+    /// symbolic link or not of its type (a FIFO `index.json`, say: it is never opened for a
+    /// blocking read); `SizeExceedsLimit` for an `index.json` beyond
+    /// [`crate::MAX_INDEX_JSON_SIZE`]; `UnsupportedVersion`; `Io` naming the path.
     pub async fn open_with(root: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
         let durable = options.is_durable();
@@ -131,17 +173,17 @@ impl Store {
         let contents = Arc::new(Contents::new(layout, durable));
         let (doc, bytes) = contents.read_or_create_index().await?;
         contents.load(doc, bytes).await?;
-        let saver = AutoSaver::new(
+        let saver = Arc::new(AutoSaver::new(
             Arc::new(IndexFlusher::new(Arc::clone(&contents))),
             options.autosave_policy(),
-        );
+        ));
         Ok(Store {
             core: Arc::new(StoreCore {
                 contents,
                 options,
-                gate: RwLock::new(()),
+                gate: Arc::new(RwLock::new(())),
                 saver,
-                touches: Touches::new(options.gc_grace_period()),
+                touches: Arc::new(Touches::new(options.gc_grace_period())),
                 open_note,
             }),
         })
@@ -182,8 +224,10 @@ impl Store {
     ///
     /// Errors: those of the final write.
     pub async fn close(self) -> Result<()> {
-        match Arc::try_unwrap(self.core) {
-            Ok(core) => saved(core.saver.close().await),
+        // A publish step still running on the blocking pool holds the saver for a moment.
+        match Arc::try_unwrap(self.core).map(|core| Arc::try_unwrap(core.saver)) {
+            Ok(Ok(saver)) => saved(saver.close().await),
+            Ok(Err(saver)) => saved(saver.flush_now().await),
             Err(core) => saved(core.saver.flush_now().await),
         }
     }
@@ -208,17 +252,34 @@ impl Store {
     /// crashed pushes. Files younger than the grace period ([`StoreOptions::gc_grace`]) are
     /// spared (a push that finds its blob already stored makes the file young again), as are
     /// blobs this store's pushes, commits and `exists` touched within that period (with what
-    /// they reach), and anything under `blobs/` that is not a file named like a digest. Saves
-    /// the pruned `index.json` before it removes any file, whatever the autosave policy. Runs
-    /// alone (no push, commit, tag or read meanwhile). A reader opened before the removal of
-    /// its blob keeps reading the complete, verified content (POSIX unlink semantics); a fetch
-    /// started after it gets `NotFound`.
+    /// they reach), anything under `blobs/` that is not a file named like a digest, and the
+    /// staging file of a push or [`BlobWriter`] of this store in flight. Saves the pruned
+    /// `index.json` before it removes any file, whatever the autosave policy. Runs alone: no
+    /// tag, read or publish step of a push or commit meanwhile (pushes go on streaming their
+    /// content, and publish once it is done). A reader opened before the removal of its blob
+    /// keeps reading the complete, verified content (POSIX unlink semantics); a fetch started
+    /// after it gets `NotFound`.
     ///
-    /// Errors: `Io` from the sweep or the save; `InvalidLayout` when `blobs/<alg>/`, `ingest/`,
-    /// `index.json` or `index.json.lock` is a symbolic link or of the wrong type (nothing is
-    /// swept through it); fetch and parse errors of a present manifest.
+    /// Errors: `InvalidLayout` naming `index.json` while an entry opening could not index is in
+    /// use (see [`Store::open_with`]; nothing is removed); `Io` from the sweep or the save;
+    /// `InvalidLayout` when `blobs/<alg>/`, `ingest/`, `index.json` or `index.json.lock` is a
+    /// symbolic link or of the wrong type (nothing is swept through it); fetch and parse errors
+    /// of a present manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
+        let unindexed = self.core.contents.unindexed_in_use();
+        if !unindexed.is_empty() {
+            return Err(Error::InvalidLayout {
+                path: self.core.contents.layout().path_of(layout::INDEX_FILE),
+                reason: format!(
+                    "gc refused: what {} reaches is unknown, so gc cannot tell what it may \
+                     remove; fix or remove {} (fsck reports {}) and reopen the store",
+                    describe_unindexed(&unindexed),
+                    if unindexed.len() == 1 { "it" } else { "them" },
+                    if unindexed.len() == 1 { "it" } else { "them" },
+                ),
+            });
+        }
         self.core.touches.prune();
         let touched = self.core.touches.recent();
         gc::collect(
@@ -282,58 +343,107 @@ impl StoreCore {
         saved(self.saver.changed().await)
     }
 
-    /// Makes published content known: a manifest (with the `successors` parsed from it) is
-    /// indexed into the graph and recorded as an `index.json` entry, saved as the autosave
-    /// policy says; other content (`successors` is `None`) goes into the graph only.
+    /// The publish step of a push or a commit: under the shared gate, links `ready` into
+    /// `blobs/` and makes it known (a manifest, with the `successors` parsed from it, is indexed
+    /// into the graph and recorded as an `index.json` entry; other content, `successors` being
+    /// `None`, goes into the graph only), then waits for the save as the autosave policy says,
+    /// without the gate.
     ///
-    /// Errors: `Io` from the save of `index.json` under `AutoSave::Always`.
-    async fn record(&self, desc: &Descriptor, successors: Option<Vec<Descriptor>>) -> Result<()> {
-        let contents = &self.contents;
-        match successors {
-            Some(successors) => {
-                contents.graph().insert(desc, successors);
-                contents.index().tag_digest(desc);
-                self.index_changed().await
+    /// The link and the record are one unit that a dropped future cannot split: it runs on one
+    /// thread, which also holds the gate guard, so no `delete` or `gc` can come between them and
+    /// a cancelled push whose file was published still records it. With `existing_ok` (a
+    /// commit), content already stored under the digest is recorded too.
+    ///
+    /// Errors: `AlreadyExists` (unless `existing_ok`) when another writer published it first;
+    /// `Io` from the publish or from the save of `index.json` under `AutoSave::Always`.
+    async fn publish_and_record(
+        &self,
+        ready: Ready,
+        desc: &Descriptor,
+        successors: Option<Vec<Descriptor>>,
+        existing_ok: bool,
+    ) -> Result<()> {
+        let gate = Arc::clone(&self.gate).read_owned().await;
+        let contents = Arc::clone(&self.contents);
+        let saver = Arc::clone(&self.saver);
+        let touches = Arc::clone(&self.touches);
+        let desc = desc.clone();
+        let inline = ready.runs_inline();
+        let unit = move || -> Result<Option<Saved<Error>>> {
+            let _gate = gate;
+            let published = ready.publish();
+            match &published {
+                Ok(()) => {}
+                Err(e) if existing_ok && e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    // Another writer stored it first: still touched (see `in_flight`).
+                    touched(&touches, &contents, &desc, &published);
+                    return Err(e.clone());
+                }
             }
-            None => {
-                contents.graph().insert(desc, Vec::new());
-                Ok(())
+            let manifest = successors.is_some();
+            contents
+                .graph()
+                .insert(&desc, successors.unwrap_or_default());
+            // Under the gate, after the record: a delete's cascade sees both or neither.
+            touched(&touches, &contents, &desc, &published);
+            if !manifest {
+                return Ok(None);
             }
+            contents.index().tag_digest(&desc);
+            // Recorded now, on this thread; the engine saves it even if nobody awaits.
+            Ok(Some(saver.changed()))
+        };
+        let pending = if inline {
+            unit()?
+        } else {
+            spawn_blocking(unit).await?
+        };
+        match pending {
+            Some(pending) => saved(pending.await),
+            None => Ok(()),
         }
     }
 
-    /// Pushes `content` as `expected`; the caller holds the gate.
+    /// Pushes `content` as `expected`. The content streams without the gate; only the check
+    /// for stored content and the publish step take it (shared).
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         let contents = &self.contents;
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
         let manifest = is_manifest(expected);
-        if contents.stat(&digest)?.is_some() {
-            // Written before by us, another process or a crashed run: make sure the graph knows
-            // it (oras-go could never index such a manifest again).
-            if manifest && !contents.graph().contains(digest.as_str()) {
-                if let Ok(()) = contents.learn(expected).await {
-                    contents.index().tag_digest(expected);
-                    self.index_changed().await?;
+        {
+            let _gate = self.gate.read().await;
+            if contents.stat(&digest)?.is_some() {
+                // Written before by us, another process or a crashed run: make sure the graph
+                // knows it (oras-go could never index such a manifest again).
+                if manifest && !contents.graph().contains(digest.as_str()) {
+                    if let Ok(()) = contents.learn(expected).await {
+                        contents.index().tag_digest(expected);
+                        self.index_changed().await?;
+                    }
                 }
+                let found = Err(Error::already_exists(&digest));
+                touched(&self.touches, contents, expected, &found);
+                return found;
             }
-            return Err(Error::already_exists(&digest));
         }
         let blobs = contents.blobs();
         if manifest {
             let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
             let media_type = expected.media_type().to_string();
             let successors = parse_successors(digest.as_str(), &media_type, &body)?;
-            blob::ingest::commit_bytes(blobs, &digest, body).await?;
-            self.record(expected, Some(successors)).await
+            let ready = Ready::from_bytes(blobs, &digest, body)?;
+            self.publish_and_record(ready, expected, Some(successors), false)
+                .await
         } else {
-            if expected.size() <= IN_MEMORY_LIMIT_BYTES {
+            let ready = if expected.size() <= IN_MEMORY_LIMIT_BYTES {
                 let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
-                blob::ingest::commit_bytes(blobs, &digest, body).await?;
+                Ready::from_bytes(blobs, &digest, body)?
             } else {
-                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content).await?;
-            }
-            self.record(expected, None).await
+                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content).await?
+            };
+            self.publish_and_record(ready, expected, None, false).await
         }
     }
 
@@ -360,11 +470,32 @@ impl StoreCore {
             ));
         }
         contents.learn(desc).await?;
-        contents.index().tag_digest(desc);
-        if reference != digest.as_str() {
-            contents.index().tag(desc.clone(), reference);
+        let index = contents.index();
+        let added = index.tag_digest(desc).then(|| digest.to_string());
+        let undo = if reference != digest.as_str() {
+            let mut undo = index.tag(desc.clone(), reference);
+            undo.added_digest = added;
+            Some(undo)
+        } else {
+            added.map(Undo::added_digest)
+        };
+        self.changed_or_undo(undo).await
+    }
+
+    /// Records an index change made by a tag or untag and waits as the autosave policy says;
+    /// when the save fails, puts the change back in memory before returning the error, so that
+    /// an error means nothing changed. The engine stays dirty, so the next write saves the
+    /// rolled-back state (and replaces a failed write that in fact reached the disk).
+    ///
+    /// Errors: those of the save.
+    async fn changed_or_undo(&self, undo: Option<Undo>) -> Result<()> {
+        let result = self.index_changed().await;
+        if result.is_err() {
+            if let Some(undo) = undo {
+                self.contents.index().undo(undo);
+            }
         }
-        self.index_changed().await
+        result
     }
 
     /// Deletes `target` (and, with auto GC, its cascade); the caller holds the gate alone.
@@ -372,8 +503,10 @@ impl StoreCore {
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let contents = &self.contents;
         self.touches.prune();
-        let doomed =
-            delete::doomed(contents, target, self.options.is_auto_gc(), &self.touches).await?;
+        // What an entry opening could not index reaches is unknown: the cascade could remove
+        // its content, so only the target goes while there is one.
+        let cascade = self.options.is_auto_gc() && contents.unindexed_in_use().is_empty();
+        let doomed = delete::doomed(contents, target, cascade, &self.touches).await?;
         let forgotten = delete::forget(contents, &doomed);
         if !forgotten.is_empty() {
             // Recorded as a change (under `Always` this is the write itself).
@@ -393,36 +526,36 @@ impl StoreCore {
         }
         delete::unlink(contents, &doomed).await
     }
+}
 
-    /// Records that a push or commit of `desc` ended with `result`: stored, or found already
-    /// stored (whose file then gets a fresh modification time, so that other processes see it
-    /// as young too). See [`in_flight`].
-    fn touched(&self, desc: &Descriptor, result: &Result<()>) {
-        if !self.touches.is_on() {
-            return;
-        }
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                if let Ok(digest) = descriptor::validate(desc) {
-                    in_flight::refresh_mtime(&self.contents.blobs().path(&digest));
-                }
-            }
-            Err(_) => return,
-        }
-        self.touches.touch(desc.digest().as_ref());
+/// Records that a push or commit of `desc` ended with `result`: stored, or found already stored
+/// (whose file then gets a fresh modification time, so that other processes see it as young
+/// too). Called under the gate, right after the record, so that no delete comes between them.
+/// See [`in_flight`].
+fn touched(touches: &Touches, contents: &Contents, desc: &Descriptor, result: &Result<()>) {
+    if !touches.is_on() {
+        return;
     }
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            if let Ok(digest) = descriptor::validate(desc) {
+                in_flight::refresh_mtime(&contents.blobs().path(&digest));
+            }
+        }
+        Err(_) => return,
+    }
+    touches.touch(desc.digest().as_ref());
 }
 
 #[async_trait]
 impl CommitStaged for StoreCore {
-    async fn commit_staged(&self, staging: &str, desc: &Descriptor) -> Result<()> {
-        let _gate = self.gate.read().await;
+    async fn commit_staged(&self, staging: Staging, desc: &Descriptor) -> Result<()> {
         let digest = descriptor::validate(desc)?;
         refuse_oversized_manifest(desc)?;
         let successors = if is_manifest(desc) {
             let layout = self.contents.layout().clone();
-            let name = staging.to_string();
+            let name = staging.name().to_string();
             let body = spawn_blocking(move || {
                 let ingest = blob::ingest_dir(&layout, false)?;
                 let path = layout.ingest_path().join(&name);
@@ -438,17 +571,10 @@ impl CommitStaged for StoreCore {
         } else {
             None
         };
-        let published =
-            blob::publish::publish_staged(self.contents.blobs(), staging, &digest).await;
-        match &published {
-            // Same digest, same bytes: stored before by a push, a commit or another process.
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.clone()),
-        }
-        self.record(desc, successors).await?;
-        self.touched(desc, &published);
-        Ok(())
+        let ready = Ready::from_file(self.contents.blobs(), &digest, staging, desc.size())?;
+        // Same digest, same bytes: content stored before by a push, a commit or another
+        // process counts as committed.
+        self.publish_and_record(ready, desc, successors, true).await
     }
 }
 
@@ -498,10 +624,7 @@ impl Pusher for Store {
     /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `Mismatch`, `InvalidManifest`,
     /// `AlreadyExists`, `Io`.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
-        let _gate = self.core.gate.read().await;
-        let result = self.core.push(expected, content).await;
-        self.core.touched(expected, &result);
-        result
+        self.core.push(expected, content).await
     }
 }
 
@@ -521,6 +644,15 @@ impl Resolver for Store {
 
 #[async_trait]
 impl Tagger for Store {
+    /// Points `reference` at `desc`, whose blob must be stored with that size.
+    ///
+    /// On an error saving `index.json` (under `AutoSave::Always`) the change is undone in
+    /// memory before the error is returned: an error means nothing changed. Under `Manual` and
+    /// `Debounce` the change is applied at once and a failed save is reported by
+    /// [`Store::save_index`] or [`Store::close`], the changes staying pending.
+    ///
+    /// Errors: `MissingReference`, `InvalidReference`, `InvalidDescriptor`; `NotFound` when the
+    /// blob is not stored; `Mismatch` for another size; `Io` from the save.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let _gate = self.core.gate.read().await;
         self.core.tag(desc, reference).await
@@ -529,6 +661,15 @@ impl Tagger for Store {
 
 #[async_trait]
 impl Untagger for Store {
+    /// Removes the tag `reference` (the content stays).
+    ///
+    /// On an error saving `index.json` (under `AutoSave::Always`) the tag is put back in memory
+    /// before the error is returned: an error means nothing changed. Under `Manual` and
+    /// `Debounce` the removal is applied at once and a failed save is reported by
+    /// [`Store::save_index`] or [`Store::close`], the change staying pending.
+    ///
+    /// Errors: `MissingReference`; `NotFound` for an unknown reference; `InvalidReference` for
+    /// a digest; `Io` from the save.
     async fn untag(&self, reference: &str) -> Result<()> {
         reference::require_reference("untag", reference)?;
         let _gate = self.core.gate.read().await;
@@ -542,8 +683,8 @@ impl Untagger for Store {
                 reason: "a digest is not a tag; delete the content instead".into(),
             });
         }
-        index.untag(reference);
-        self.core.index_changed().await
+        let undo = index.untag(reference);
+        self.core.changed_or_undo(undo).await
     }
 }
 

@@ -19,7 +19,6 @@ fn indexed(root: &std::path::Path, digest: &str) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "hardening: fails until a cancelled manifest publish is recorded or undone"]
 async fn a_manifest_push_dropped_after_its_publish_is_recorded_or_undone() {
     let dir = tempfile::tempdir().unwrap();
     // Durable (the default): the publish runs on the blocking pool, so the future is pending
