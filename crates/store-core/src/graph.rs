@@ -138,7 +138,6 @@ impl MemoryGraph {
     ) -> Result<Vec<(Descriptor, Error)>> {
         let mut skipped = Vec::new();
         let mut visited: HashSet<String> = HashSet::new();
-        let mut frontier: Vec<Descriptor> = Vec::new();
         {
             // Room for the roots at least: growing the maps one rehash at a time costs more.
             let mut state = self.write();
@@ -146,52 +145,79 @@ impl MemoryGraph {
             state.successors.reserve(roots.len());
             state.predecessors.reserve(roots.len());
         }
+        let mut first: Vec<&Descriptor> = Vec::new();
         {
             let state = self.read();
             for root in roots {
                 let key = root.digest().to_string();
                 if !state.nodes.contains_key(&key) && visited.insert(key) {
-                    frontier.push(root.clone());
+                    first.push(root);
                 }
             }
         }
+        let mut frontier = self
+            .index_round(fetcher, &first, tolerant, &mut visited, &mut skipped)
+            .await?;
         while !frontier.is_empty() {
-            type Outcome = std::result::Result<Vec<Descriptor>, Option<Error>>;
-            let results: Vec<(Descriptor, Outcome)> = stream::iter(frontier)
-                .map(|node| async move {
-                    match successors(fetcher, &node).await {
-                        Ok(children) => Ok((node, Ok(children))),
-                        Err(e) if e.kind() == ErrorKind::NotFound => Ok((node, Err(None))),
-                        Err(e) if tolerant => Ok((node, Err(Some(e)))),
-                        Err(e) => Err(e),
-                    }
-                })
-                .buffer_unordered(INDEX_CONCURRENCY)
-                .try_collect()
+            let round = std::mem::take(&mut frontier);
+            let round: Vec<&Descriptor> = round.iter().collect();
+            frontier = self
+                .index_round(fetcher, &round, tolerant, &mut visited, &mut skipped)
                 .await?;
-            frontier = Vec::new();
-            for (node, children) in results {
-                let children = match children {
-                    Ok(children) => children,
-                    Err(None) => continue,
-                    Err(Some(e)) => {
-                        skipped.push((node, e));
-                        continue;
-                    }
-                };
-                {
-                    let state = self.read();
-                    for child in &children {
-                        let key = child.digest().to_string();
-                        if !state.nodes.contains_key(&key) && visited.insert(key) {
-                            frontier.push(child.clone());
-                        }
-                    }
-                }
-                self.insert(&node, children);
-            }
         }
         Ok(skipped)
+    }
+
+    /// Fetches and records one round of [`MemoryGraph::index_reachable`]'s walk, each node as
+    /// its fetch completes (so that no round's worth of successor lists is held at once);
+    /// returns the children not seen before, the next round.
+    async fn index_round(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        round: &[&Descriptor],
+        tolerant: bool,
+        visited: &mut HashSet<String>,
+        skipped: &mut Vec<(Descriptor, Error)>,
+    ) -> Result<Vec<Descriptor>> {
+        type Outcome = std::result::Result<Vec<Descriptor>, Option<Error>>;
+        let mut next = Vec::new();
+        // By position, not by reference: a closure taking `&Descriptor` would have to be
+        // general over every lifetime, which the `Send` check of callers' futures rejects.
+        let mut results = stream::iter(0..round.len())
+            .map(|i| async move {
+                let node = round[i];
+                let outcome: Result<Outcome> = match successors(fetcher, node).await {
+                    Ok(children) => Ok(Ok(children)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err(None)),
+                    Err(e) if tolerant => Ok(Err(Some(e))),
+                    Err(e) => Err(e),
+                };
+                outcome.map(|outcome| (node, outcome))
+            })
+            .buffer_unordered(INDEX_CONCURRENCY);
+        while let Some((node, children)) = results.try_next().await? {
+            let children = match children {
+                Ok(children) => children,
+                Err(None) => continue,
+                Err(Some(e)) => {
+                    skipped.push((node.clone(), e));
+                    continue;
+                }
+            };
+            {
+                let state = self.read();
+                for child in &children {
+                    if !state.nodes.contains_key(child.digest().as_ref())
+                        && !visited.contains(child.digest().as_ref())
+                    {
+                        visited.insert(child.digest().to_string());
+                        next.push(child.clone());
+                    }
+                }
+            }
+            self.insert(node, children);
+        }
+        Ok(next)
     }
 
     /// The descriptors of every present node that lists `node` as a successor, by digest order.

@@ -26,6 +26,8 @@ pub(crate) struct EntryText {
 }
 
 impl EntryText {
+    /// An entry made from its JSON tree (the tests' way to write one).
+    #[cfg(test)]
     pub(crate) fn new(value: &Value, untagged: bool) -> EntryText {
         EntryText {
             json: serde_json::to_string(value).unwrap_or_default().into(),
@@ -39,6 +41,9 @@ impl EntryText {
     }
 }
 
+/// An entry's compact JSON as read from disk, shared by every key that names it.
+pub(crate) type RawEntry = Arc<str>;
+
 /// Entries by key: a tag, or the digest of an untagged entry; sorted, which is the order they
 /// are written in (tagged by tag, then untagged by digest).
 pub(crate) type Entries = BTreeMap<String, EntryText>;
@@ -49,7 +54,7 @@ pub(crate) type Entries = BTreeMap<String, EntryText>;
 pub(crate) struct Undo {
     reference: String,
     /// What `reference` pointed at before, with the entry's JSON as read from disk.
-    before: Option<(Descriptor, Option<Value>)>,
+    before: Option<(Descriptor, Option<RawEntry>)>,
     /// The digest this call pointed `reference` at; `None` for an untag.
     after: Option<String>,
     /// The digest entry added for this call (a tag of a manifest the index did not list).
@@ -72,7 +77,7 @@ impl Undo {
 struct Written {
     /// Entries as read from disk, by reference (tag or digest), until a caller changes that
     /// reference.
-    raw: HashMap<String, Value>,
+    raw: HashMap<String, RawEntry>,
     /// Digests of untagged entries whose `ref.name` is not a tag (it spells another digest):
     /// written back as read, `ref.name` included, while nobody changes them.
     verbatim: HashSet<String>,
@@ -148,18 +153,34 @@ impl IndexState {
             w.entries.remove(key);
             return;
         }
-        let base = w
-            .raw
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| descriptor_json(&desc));
-        let value = if untagged && w.verbatim.contains(key) && w.raw.contains_key(key) {
-            base
-        } else {
-            with_ref_name(base, (!untagged).then_some(key))
+        let text = match w.raw.get(key) {
+            Some(raw) if untagged && w.verbatim.contains(key) => raw.clone(),
+            Some(raw) => {
+                // Entries read from disk parse (they were parsed on load); the text is shared
+                // when the name it carries is already right, which is every entry on load.
+                let value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                let edited =
+                    serde_json::to_string(&with_ref_name(value, (!untagged).then_some(key)))
+                        .unwrap_or_default();
+                if *edited == **raw {
+                    raw.clone()
+                } else {
+                    edited.into()
+                }
+            }
+            None => {
+                let value = with_ref_name(descriptor_json(&desc), (!untagged).then_some(key));
+                serde_json::to_string(&value).unwrap_or_default().into()
+            }
         };
-        w.entries
-            .insert(key.to_string(), EntryText::new(&value, untagged));
+        w.entries.insert(
+            key.to_string(),
+            EntryText {
+                json: text,
+                untagged,
+                digest: desc.digest().as_ref().into(),
+            },
+        );
     }
 
     /// Replaces the state with what `doc` says, as oras-go loads it: each entry is tagged
@@ -298,7 +319,10 @@ impl IndexState {
 
     /// Removes every reference to `digest` (its tags and its digest entry); returns what was
     /// removed, so a failed save can put it back.
-    pub(crate) fn forget_digest(&self, digest: &str) -> Vec<(String, Descriptor, Option<Value>)> {
+    pub(crate) fn forget_digest(
+        &self,
+        digest: &str,
+    ) -> Vec<(String, Descriptor, Option<RawEntry>)> {
         let mut w = self.written();
         let mut removed = Vec::new();
         for reference in self.resolver.refs_of(digest) {
@@ -313,7 +337,7 @@ impl IndexState {
     }
 
     /// Puts back references removed by [`IndexState::forget_digest`].
-    pub(crate) fn restore(&self, removed: Vec<(String, Descriptor, Option<Value>)>) {
+    pub(crate) fn restore(&self, removed: Vec<(String, Descriptor, Option<RawEntry>)>) {
         let mut w = self.written();
         for (reference, desc, raw) in removed {
             let digest = desc.digest().to_string();
@@ -329,8 +353,7 @@ impl IndexState {
     /// Takes over an entry another writer put in `index.json` under `key`; returns its
     /// descriptor, or `None` if it is not a descriptor.
     pub(crate) fn adopt(&self, key: &str, entry: &EntryText) -> Option<Descriptor> {
-        let value: Value = serde_json::from_str(&entry.json).ok()?;
-        let desc: Descriptor = serde_json::from_value(value.clone()).ok()?;
+        let desc: Descriptor = serde_json::from_str(&entry.json).ok()?;
         let digest = desc.digest().to_string();
         let mut w = self.written();
         if self.resolver.resolve(&digest).is_none() || key == digest {
@@ -341,7 +364,7 @@ impl IndexState {
         } else {
             self.resolver.tag(desc.clone(), key)
         };
-        w.raw.insert(key.to_string(), value);
+        w.raw.insert(key.to_string(), entry.json.clone());
         self.refresh(&mut w, key);
         self.refresh(&mut w, &digest);
         if let Some(previous) = previous {
