@@ -11,7 +11,7 @@ use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use store_core::descriptor::{plain, without_ref_name};
+use store_core::descriptor::without_ref_name;
 use store_core::resolver::MemoryResolver;
 
 /// One entry of `index.json`, serialised.
@@ -96,7 +96,9 @@ pub(crate) struct IndexState {
 impl IndexState {
     /// What `reference` (a tag, or the digest of an entry) points at.
     pub(crate) fn resolve(&self, reference: &str) -> Option<Descriptor> {
-        self.resolver.resolve(reference)
+        self.resolver
+            .resolve_shared(reference)
+            .map(|desc| as_seen_by(&desc, reference))
     }
 
     /// The tags, ascending, strictly after `last`.
@@ -111,7 +113,13 @@ impl IndexState {
 
     /// Every reference (tags and digests of entries) with what it points at.
     pub(crate) fn references(&self) -> Vec<(String, Descriptor)> {
-        self.resolver.snapshot()
+        let mut out = self.resolver.snapshot();
+        for (reference, desc) in &mut out {
+            if desc.digest().as_ref() == reference.as_str() {
+                *desc = without_ref_name(desc);
+            }
+        }
+        out
     }
 
     /// The entries `index.json` holds once saved, in its order (tagged ones by tag, each with its
@@ -144,7 +152,7 @@ impl IndexState {
     /// Recomputes the entry `key` from the resolver: present for a tag, and for a digest entry
     /// whose digest carries no tag.
     fn refresh(&self, w: &mut Written, key: &str) {
-        let Some(desc) = self.resolver.resolve(key) else {
+        let Some(desc) = self.resolver.resolve_shared(key) else {
             w.entries.remove(key);
             return;
         };
@@ -184,41 +192,40 @@ impl IndexState {
     }
 
     /// Replaces the state with what `doc` says, as oras-go loads it: each entry is tagged
-    /// under its digest (ref.name stripped) and, when it has a ref.name, under that name as
-    /// written. Later duplicates win. Returns the plain roots to index into the graph.
-    pub(crate) fn load(&self, doc: &IndexDocument) -> Vec<Descriptor> {
+    /// under its digest (ref.name stripped, see [`IndexState::resolve`]) and, when it has a
+    /// ref.name, under that name as written: one descriptor shared by both. Later duplicates
+    /// win.
+    pub(crate) fn load(&self, doc: &IndexDocument) {
         let mut w = self.written();
         self.resolver.clear();
         *w = Written {
             top: doc.top.clone(),
             ..Written::default()
         };
-        let mut roots = Vec::with_capacity(doc.entries.len());
         // The keys to refresh, collected here: a snapshot of the resolver would clone every
         // descriptor once more.
         let mut keys = Vec::with_capacity(doc.entries.len() * 2);
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
             keys.push(digest.clone());
-            self.resolver.tag(without_ref_name(&entry.desc), &digest);
+            let desc = Arc::new(entry.desc.clone());
+            self.resolver.tag_shared(Arc::clone(&desc), &digest);
             if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
                 // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
                 w.verbatim.insert(digest.clone());
             }
             w.raw.insert(digest, entry.raw.clone());
             if let Some(name) = codec::tag_name(&entry.desc) {
-                self.resolver.tag(entry.desc.clone(), name);
+                self.resolver.tag_shared(desc, name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
                 keys.push(name.to_string());
             }
-            roots.push(plain(&entry.desc));
         }
         keys.sort_unstable();
         keys.dedup();
         for key in &keys {
             self.refresh(&mut w, key);
         }
-        roots
     }
 
     /// Points `reference` at `desc` (the caller's descriptor replaces any entry read from disk).
@@ -407,6 +414,16 @@ impl IndexState {
     pub(crate) fn encode_current(&self) -> Vec<u8> {
         let w = self.written();
         encode_entries(&w.top, &w.entries)
+    }
+}
+
+/// `desc` as `reference` gives it: a digest entry without `ref.name` (the resolver may hold
+/// the descriptor it shares with a tag).
+fn as_seen_by(desc: &Descriptor, reference: &str) -> Descriptor {
+    if desc.digest().as_ref() == reference {
+        without_ref_name(desc)
+    } else {
+        desc.clone()
     }
 }
 
