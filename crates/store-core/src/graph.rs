@@ -11,7 +11,7 @@ use crate::traits::Fetcher;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// How many manifests [`MemoryGraph::index_all`] fetches at once.
 pub const INDEX_CONCURRENCY: usize = 16;
@@ -20,11 +20,34 @@ pub const INDEX_CONCURRENCY: usize = 16;
 /// times faster than SipHash on digests; predecessors looks up one node per predecessor.
 type Hasher = foldhash::fast::RandomState;
 
+/// The maps share what they repeat: a digest is one `Arc<str>` whatever map names it, and a
+/// descriptor listed by many manifests (a shared config or layer) one `Arc<Descriptor>`.
 #[derive(Debug, Default)]
 struct GraphState {
-    nodes: HashMap<String, Descriptor, Hasher>,
-    successors: HashMap<String, Vec<Descriptor>, Hasher>,
-    predecessors: HashMap<String, BTreeSet<String>, Hasher>,
+    nodes: HashMap<Arc<str>, Arc<Descriptor>, Hasher>,
+    successors: HashMap<Arc<str>, Box<[Arc<Descriptor>]>, Hasher>,
+    predecessors: HashMap<Arc<str>, Parents, Hasher>,
+}
+
+/// The nodes listing one digest, with the last descriptor one of them listed it with (which
+/// the next parent listing it alike shares).
+#[derive(Debug, Default)]
+struct Parents {
+    listed_as: Option<Arc<Descriptor>>,
+    set: BTreeSet<Arc<str>>,
+}
+
+impl GraphState {
+    /// `digest` as the maps already hold it, or a new one.
+    fn key(&self, digest: &str) -> Arc<str> {
+        if let Some((key, _)) = self.nodes.get_key_value(digest) {
+            return Arc::clone(key);
+        }
+        if let Some((key, _)) = self.predecessors.get_key_value(digest) {
+            return Arc::clone(key);
+        }
+        Arc::from(digest)
+    }
 }
 
 /// A digest-keyed predecessor graph. All operations take a short internal lock, never held across
@@ -53,32 +76,45 @@ impl MemoryGraph {
     /// Records `node` with the successors its body lists (replacing any earlier record of it).
     /// The first descriptor a node is recorded with is kept.
     pub fn insert(&self, node: &Descriptor, successors: Vec<Descriptor>) {
-        let key = node.digest().to_string();
         let mut seen = HashSet::new();
         let successors: Vec<Descriptor> = successors
             .into_iter()
             .filter(|s| seen.insert(s.digest().to_string()))
             .collect();
         let mut state = self.write();
-        state
-            .nodes
-            .entry(key.clone())
-            .or_insert_with(|| node.clone());
+        let key = state.key(node.digest().as_ref());
+        if !state.nodes.contains_key(&key) {
+            let shared = state
+                .predecessors
+                .get(&key)
+                .and_then(|parents| parents.listed_as.clone())
+                .filter(|listed| **listed == *node)
+                .unwrap_or_else(|| Arc::new(node.clone()));
+            state.nodes.insert(Arc::clone(&key), shared);
+        }
         if let Some(old) = state.successors.remove(&key) {
-            for child in old {
+            for child in old.iter() {
                 if !seen.contains(child.digest().as_ref()) {
                     unlink(&mut state.predecessors, child.digest().as_ref(), &key);
                 }
             }
         }
-        for child in &successors {
-            state
-                .predecessors
-                .entry(child.digest().to_string())
-                .or_default()
-                .insert(key.clone());
+        let mut stored = Vec::with_capacity(successors.len());
+        for child in successors {
+            let child_key = state.key(child.digest().as_ref());
+            let parents = state.predecessors.entry(child_key).or_default();
+            let shared = match &parents.listed_as {
+                Some(listed) if **listed == child => Arc::clone(listed),
+                _ => {
+                    let listed = Arc::new(child);
+                    parents.listed_as = Some(Arc::clone(&listed));
+                    listed
+                }
+            };
+            parents.set.insert(Arc::clone(&key));
+            stored.push(shared);
         }
-        state.successors.insert(key, successors);
+        state.successors.insert(key, stored.into_boxed_slice());
     }
 
     /// Fetches `node`'s successors through `fetcher` (for manifest media types) and records it.
@@ -150,7 +186,7 @@ impl MemoryGraph {
             let state = self.read();
             for root in roots {
                 let key = root.digest().to_string();
-                if !state.nodes.contains_key(&key) && visited.insert(key) {
+                if !state.nodes.contains_key(key.as_str()) && visited.insert(key) {
                     first.push(root);
                 }
             }
@@ -226,9 +262,14 @@ impl MemoryGraph {
         state
             .predecessors
             .get(node.digest().as_ref())
-            .map(|keys| {
-                let mut out = Vec::with_capacity(keys.len());
-                out.extend(keys.iter().filter_map(|key| state.nodes.get(key).cloned()));
+            .map(|parents| {
+                let mut out = Vec::with_capacity(parents.set.len());
+                out.extend(
+                    parents
+                        .set
+                        .iter()
+                        .filter_map(|key| state.nodes.get(key).map(|d| Descriptor::clone(d))),
+                );
                 out
             })
             .unwrap_or_default()
@@ -237,12 +278,15 @@ impl MemoryGraph {
     /// The successors recorded for the node with `digest`, as its body lists them; `None` when the
     /// node is not present.
     pub fn successors(&self, digest: &str) -> Option<Vec<Descriptor>> {
-        self.read().successors.get(digest).cloned()
+        self.read()
+            .successors
+            .get(digest)
+            .map(|list| list.iter().map(|d| Descriptor::clone(d)).collect())
     }
 
     /// The descriptor the node with `digest` was recorded with.
     pub fn get(&self, digest: &str) -> Option<Descriptor> {
-        self.read().nodes.get(digest).cloned()
+        self.read().nodes.get(digest).map(|d| Descriptor::clone(d))
     }
 
     /// Whether the node with `digest` is present.
@@ -253,31 +297,35 @@ impl MemoryGraph {
     /// Removes `node`; returns its danglings: present successors left with no predecessor.
     /// Its own predecessor set is kept. Removing an unknown node returns nothing.
     pub fn remove(&self, node: &Descriptor) -> Vec<Descriptor> {
-        let key = node.digest().to_string();
+        let key = node.digest().as_ref();
         let mut state = self.write();
         let mut danglings = Vec::new();
-        if let Some(children) = state.successors.remove(&key) {
-            for child in children {
+        if let Some(children) = state.successors.remove(key) {
+            for child in children.iter() {
                 let child_key = child.digest().as_ref();
-                if unlink(&mut state.predecessors, child_key, &key) {
+                if unlink(&mut state.predecessors, child_key, key) {
                     if let Some(present) = state.nodes.get(child_key) {
-                        danglings.push(present.clone());
+                        danglings.push(Descriptor::clone(present));
                     }
                 }
             }
         }
-        state.nodes.remove(&key);
+        state.nodes.remove(key);
         danglings
     }
 
     /// The digests of every present node.
     pub fn digest_set(&self) -> HashSet<String> {
-        self.read().nodes.keys().cloned().collect()
+        self.read().nodes.keys().map(|k| k.to_string()).collect()
     }
 
     /// Every present node's descriptor.
     pub fn nodes(&self) -> Vec<Descriptor> {
-        self.read().nodes.values().cloned().collect()
+        self.read()
+            .nodes
+            .values()
+            .map(|d| Descriptor::clone(d))
+            .collect()
     }
 
     /// The number of present nodes.
@@ -299,13 +347,13 @@ impl MemoryGraph {
 /// Removes `parent` from `child`'s predecessor set; returns true when the set became empty (and
 /// was dropped).
 fn unlink(
-    predecessors: &mut HashMap<String, BTreeSet<String>, Hasher>,
+    predecessors: &mut HashMap<Arc<str>, Parents, Hasher>,
     child: &str,
     parent: &str,
 ) -> bool {
-    if let Some(set) = predecessors.get_mut(child) {
-        set.remove(parent);
-        if set.is_empty() {
+    if let Some(parents) = predecessors.get_mut(child) {
+        parents.set.remove(parent);
+        if parents.set.is_empty() {
             predecessors.remove(child);
             return true;
         }
