@@ -66,7 +66,8 @@ pub(crate) fn read_index_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
 /// (one string rather than a parsed tree: a tree costs about ten times the text).
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedEntry {
-    pub(crate) desc: Descriptor,
+    /// Shared with the in-memory index, which holds it under the entry's digest and tag.
+    pub(crate) desc: Arc<Descriptor>,
     pub(crate) raw: Arc<str>,
 }
 
@@ -282,7 +283,7 @@ fn loaded_entry(path: &Path, position: usize, raw: Value) -> Result<LoadedEntry>
     ValidDigest::from_digest(desc.digest())
         .map_err(|e| invalid(path, format!("manifests[{position}]: {e}")))?;
     Ok(LoadedEntry {
-        desc,
+        desc: Arc::new(desc),
         raw: text.into(),
     })
 }

@@ -202,29 +202,27 @@ impl IndexState {
             top: doc.top.clone(),
             ..Written::default()
         };
-        // The keys to refresh, collected here: a snapshot of the resolver would clone every
-        // descriptor once more.
-        let mut keys = Vec::with_capacity(doc.entries.len() * 2);
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
-            keys.push(digest.clone());
-            let desc = Arc::new(entry.desc.clone());
-            self.resolver.tag_shared(Arc::clone(&desc), &digest);
+            self.resolver.tag_shared(Arc::clone(&entry.desc), &digest);
             if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
                 // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
                 w.verbatim.insert(digest.clone());
             }
             w.raw.insert(digest, entry.raw.clone());
             if let Some(name) = codec::tag_name(&entry.desc) {
-                self.resolver.tag_shared(desc, name);
+                self.resolver.tag_shared(Arc::clone(&entry.desc), name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
-                keys.push(name.to_string());
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
-        for key in &keys {
-            self.refresh(&mut w, key);
+        // Once every reference is in, as a refresh depends on the others (a digest entry gives
+        // way to a tag); a key named twice is refreshed twice, to the same result. Walking the
+        // document rather than collecting the keys saves a copy of every key.
+        for entry in &doc.entries {
+            self.refresh(&mut w, entry.desc.digest().as_ref());
+            if let Some(name) = codec::tag_name(&entry.desc) {
+                self.refresh(&mut w, name);
+            }
         }
     }
 

@@ -186,7 +186,11 @@ impl ReadOnlyStore {
         let graph = MemoryGraph::new();
         // Never fails: what could not be indexed is refused when it is fetched.
         let _skipped = graph.index_all_many_tolerant(&source, &roots).await;
-        let entries = doc.entries.into_iter().map(|entry| entry.desc).collect();
+        let entries = doc
+            .entries
+            .into_iter()
+            .map(|entry| std::sync::Arc::unwrap_or_clone(entry.desc))
+            .collect();
         Ok(ReadOnlyStore {
             source,
             index,

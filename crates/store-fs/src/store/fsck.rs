@@ -125,7 +125,12 @@ pub(crate) fn check(layout: &Layout) -> Result<FsckReport> {
     };
     let mut reached: HashSet<String> = HashSet::new();
     let mut stack: Vec<oci_spec::image::Descriptor> = doc
-        .map(|doc| doc.entries.into_iter().map(|e| e.desc).collect())
+        .map(|doc| {
+            doc.entries
+                .into_iter()
+                .map(|e| std::sync::Arc::unwrap_or_clone(e.desc))
+                .collect()
+        })
         .unwrap_or_default();
     let (mut missing, mut mis_sized, mut invalid) =
         (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
