@@ -269,6 +269,28 @@ mod tests {
     }
 
     #[test]
+    fn many_tags_on_one_digest_stay_sorted_past_the_short_list() {
+        let resolver = MemoryResolver::new();
+        let a = manifest(1);
+        let da = a.digest().to_string();
+        let mut expected: Vec<String> = (0..20).rev().map(|i| format!("t{i:02}")).collect();
+        for tag in &expected {
+            resolver.tag(a.clone(), tag);
+        }
+        expected.sort();
+        assert_eq!(resolver.tags_of(&da), expected);
+        for tag in expected.drain(..15) {
+            resolver.untag(&tag);
+        }
+        assert_eq!(resolver.tags_of(&da), expected);
+        for tag in &expected {
+            resolver.untag(tag);
+        }
+        assert!(!resolver.is_tagged(&da));
+        assert!(resolver.refs_of(&da).is_empty());
+    }
+
+    #[test]
     fn concurrent_moves_keep_one_consistent_owner() {
         let resolver = Arc::new(MemoryResolver::new());
         let threads: Vec<_> = (0..8u8)
