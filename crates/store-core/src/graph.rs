@@ -11,7 +11,7 @@ use crate::traits::Fetcher;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// How many manifests [`MemoryGraph::index_all`] fetches at once.
 pub const INDEX_CONCURRENCY: usize = 16;
@@ -20,11 +20,34 @@ pub const INDEX_CONCURRENCY: usize = 16;
 /// times faster than SipHash on digests; predecessors looks up one node per predecessor.
 type Hasher = foldhash::fast::RandomState;
 
+/// The maps share what they repeat: a digest is one `Arc<str>` whatever map names it, and a
+/// descriptor listed by many manifests (a shared config or layer) one `Arc<Descriptor>`.
 #[derive(Debug, Default)]
 struct GraphState {
-    nodes: HashMap<String, Descriptor, Hasher>,
-    successors: HashMap<String, Vec<Descriptor>, Hasher>,
-    predecessors: HashMap<String, BTreeSet<String>, Hasher>,
+    nodes: HashMap<Arc<str>, Arc<Descriptor>, Hasher>,
+    successors: HashMap<Arc<str>, Box<[Arc<Descriptor>]>, Hasher>,
+    predecessors: HashMap<Arc<str>, Parents, Hasher>,
+}
+
+/// The nodes listing one digest, with the last descriptor one of them listed it with (which
+/// the next parent listing it alike shares).
+#[derive(Debug, Default)]
+struct Parents {
+    listed_as: Option<Arc<Descriptor>>,
+    set: BTreeSet<Arc<str>>,
+}
+
+impl GraphState {
+    /// `digest` as the maps already hold it, or a new one.
+    fn key(&self, digest: &str) -> Arc<str> {
+        if let Some((key, _)) = self.nodes.get_key_value(digest) {
+            return Arc::clone(key);
+        }
+        if let Some((key, _)) = self.predecessors.get_key_value(digest) {
+            return Arc::clone(key);
+        }
+        Arc::from(digest)
+    }
 }
 
 /// A digest-keyed predecessor graph. All operations take a short internal lock, never held across
@@ -53,32 +76,45 @@ impl MemoryGraph {
     /// Records `node` with the successors its body lists (replacing any earlier record of it).
     /// The first descriptor a node is recorded with is kept.
     pub fn insert(&self, node: &Descriptor, successors: Vec<Descriptor>) {
-        let key = node.digest().to_string();
         let mut seen = HashSet::new();
         let successors: Vec<Descriptor> = successors
             .into_iter()
             .filter(|s| seen.insert(s.digest().to_string()))
             .collect();
         let mut state = self.write();
-        state
-            .nodes
-            .entry(key.clone())
-            .or_insert_with(|| node.clone());
+        let key = state.key(node.digest().as_ref());
+        if !state.nodes.contains_key(&key) {
+            let shared = state
+                .predecessors
+                .get(&key)
+                .and_then(|parents| parents.listed_as.clone())
+                .filter(|listed| **listed == *node)
+                .unwrap_or_else(|| Arc::new(node.clone()));
+            state.nodes.insert(Arc::clone(&key), shared);
+        }
         if let Some(old) = state.successors.remove(&key) {
-            for child in old {
+            for child in old.iter() {
                 if !seen.contains(child.digest().as_ref()) {
                     unlink(&mut state.predecessors, child.digest().as_ref(), &key);
                 }
             }
         }
-        for child in &successors {
-            state
-                .predecessors
-                .entry(child.digest().to_string())
-                .or_default()
-                .insert(key.clone());
+        let mut stored = Vec::with_capacity(successors.len());
+        for child in successors {
+            let child_key = state.key(child.digest().as_ref());
+            let parents = state.predecessors.entry(child_key).or_default();
+            let shared = match &parents.listed_as {
+                Some(listed) if **listed == child => Arc::clone(listed),
+                _ => {
+                    let listed = Arc::new(child);
+                    parents.listed_as = Some(Arc::clone(&listed));
+                    listed
+                }
+            };
+            parents.set.insert(Arc::clone(&key));
+            stored.push(shared);
         }
-        state.successors.insert(key, successors);
+        state.successors.insert(key, stored.into_boxed_slice());
     }
 
     /// Fetches `node`'s successors through `fetcher` (for manifest media types) and records it.
@@ -138,7 +174,6 @@ impl MemoryGraph {
     ) -> Result<Vec<(Descriptor, Error)>> {
         let mut skipped = Vec::new();
         let mut visited: HashSet<String> = HashSet::new();
-        let mut frontier: Vec<Descriptor> = Vec::new();
         {
             // Room for the roots at least: growing the maps one rehash at a time costs more.
             let mut state = self.write();
@@ -146,52 +181,79 @@ impl MemoryGraph {
             state.successors.reserve(roots.len());
             state.predecessors.reserve(roots.len());
         }
+        let mut first: Vec<&Descriptor> = Vec::new();
         {
             let state = self.read();
             for root in roots {
                 let key = root.digest().to_string();
-                if !state.nodes.contains_key(&key) && visited.insert(key) {
-                    frontier.push(root.clone());
+                if !state.nodes.contains_key(key.as_str()) && visited.insert(key) {
+                    first.push(root);
                 }
             }
         }
+        let mut frontier = self
+            .index_round(fetcher, &first, tolerant, &mut visited, &mut skipped)
+            .await?;
         while !frontier.is_empty() {
-            type Outcome = std::result::Result<Vec<Descriptor>, Option<Error>>;
-            let results: Vec<(Descriptor, Outcome)> = stream::iter(frontier)
-                .map(|node| async move {
-                    match successors(fetcher, &node).await {
-                        Ok(children) => Ok((node, Ok(children))),
-                        Err(e) if e.kind() == ErrorKind::NotFound => Ok((node, Err(None))),
-                        Err(e) if tolerant => Ok((node, Err(Some(e)))),
-                        Err(e) => Err(e),
-                    }
-                })
-                .buffer_unordered(INDEX_CONCURRENCY)
-                .try_collect()
+            let round = std::mem::take(&mut frontier);
+            let round: Vec<&Descriptor> = round.iter().collect();
+            frontier = self
+                .index_round(fetcher, &round, tolerant, &mut visited, &mut skipped)
                 .await?;
-            frontier = Vec::new();
-            for (node, children) in results {
-                let children = match children {
-                    Ok(children) => children,
-                    Err(None) => continue,
-                    Err(Some(e)) => {
-                        skipped.push((node, e));
-                        continue;
-                    }
-                };
-                {
-                    let state = self.read();
-                    for child in &children {
-                        let key = child.digest().to_string();
-                        if !state.nodes.contains_key(&key) && visited.insert(key) {
-                            frontier.push(child.clone());
-                        }
-                    }
-                }
-                self.insert(&node, children);
-            }
         }
         Ok(skipped)
+    }
+
+    /// Fetches and records one round of [`MemoryGraph::index_reachable`]'s walk, each node as
+    /// its fetch completes (so that no round's worth of successor lists is held at once);
+    /// returns the children not seen before, the next round.
+    async fn index_round(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        round: &[&Descriptor],
+        tolerant: bool,
+        visited: &mut HashSet<String>,
+        skipped: &mut Vec<(Descriptor, Error)>,
+    ) -> Result<Vec<Descriptor>> {
+        type Outcome = std::result::Result<Vec<Descriptor>, Option<Error>>;
+        let mut next = Vec::new();
+        // By position, not by reference: a closure taking `&Descriptor` would have to be
+        // general over every lifetime, which the `Send` check of callers' futures rejects.
+        let mut results = stream::iter(0..round.len())
+            .map(|i| async move {
+                let node = round[i];
+                let outcome: Result<Outcome> = match successors(fetcher, node).await {
+                    Ok(children) => Ok(Ok(children)),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err(None)),
+                    Err(e) if tolerant => Ok(Err(Some(e))),
+                    Err(e) => Err(e),
+                };
+                outcome.map(|outcome| (node, outcome))
+            })
+            .buffer_unordered(INDEX_CONCURRENCY);
+        while let Some((node, children)) = results.try_next().await? {
+            let children = match children {
+                Ok(children) => children,
+                Err(None) => continue,
+                Err(Some(e)) => {
+                    skipped.push((node.clone(), e));
+                    continue;
+                }
+            };
+            {
+                let state = self.read();
+                for child in &children {
+                    if !state.nodes.contains_key(child.digest().as_ref())
+                        && !visited.contains(child.digest().as_ref())
+                    {
+                        visited.insert(child.digest().to_string());
+                        next.push(child.clone());
+                    }
+                }
+            }
+            self.insert(node, children);
+        }
+        Ok(next)
     }
 
     /// The descriptors of every present node that lists `node` as a successor, by digest order.
@@ -200,9 +262,14 @@ impl MemoryGraph {
         state
             .predecessors
             .get(node.digest().as_ref())
-            .map(|keys| {
-                let mut out = Vec::with_capacity(keys.len());
-                out.extend(keys.iter().filter_map(|key| state.nodes.get(key).cloned()));
+            .map(|parents| {
+                let mut out = Vec::with_capacity(parents.set.len());
+                out.extend(
+                    parents
+                        .set
+                        .iter()
+                        .filter_map(|key| state.nodes.get(key).map(|d| Descriptor::clone(d))),
+                );
                 out
             })
             .unwrap_or_default()
@@ -211,12 +278,15 @@ impl MemoryGraph {
     /// The successors recorded for the node with `digest`, as its body lists them; `None` when the
     /// node is not present.
     pub fn successors(&self, digest: &str) -> Option<Vec<Descriptor>> {
-        self.read().successors.get(digest).cloned()
+        self.read()
+            .successors
+            .get(digest)
+            .map(|list| list.iter().map(|d| Descriptor::clone(d)).collect())
     }
 
     /// The descriptor the node with `digest` was recorded with.
     pub fn get(&self, digest: &str) -> Option<Descriptor> {
-        self.read().nodes.get(digest).cloned()
+        self.read().nodes.get(digest).map(|d| Descriptor::clone(d))
     }
 
     /// Whether the node with `digest` is present.
@@ -227,31 +297,35 @@ impl MemoryGraph {
     /// Removes `node`; returns its danglings: present successors left with no predecessor.
     /// Its own predecessor set is kept. Removing an unknown node returns nothing.
     pub fn remove(&self, node: &Descriptor) -> Vec<Descriptor> {
-        let key = node.digest().to_string();
+        let key = node.digest().as_ref();
         let mut state = self.write();
         let mut danglings = Vec::new();
-        if let Some(children) = state.successors.remove(&key) {
-            for child in children {
+        if let Some(children) = state.successors.remove(key) {
+            for child in children.iter() {
                 let child_key = child.digest().as_ref();
-                if unlink(&mut state.predecessors, child_key, &key) {
+                if unlink(&mut state.predecessors, child_key, key) {
                     if let Some(present) = state.nodes.get(child_key) {
-                        danglings.push(present.clone());
+                        danglings.push(Descriptor::clone(present));
                     }
                 }
             }
         }
-        state.nodes.remove(&key);
+        state.nodes.remove(key);
         danglings
     }
 
     /// The digests of every present node.
     pub fn digest_set(&self) -> HashSet<String> {
-        self.read().nodes.keys().cloned().collect()
+        self.read().nodes.keys().map(|k| k.to_string()).collect()
     }
 
     /// Every present node's descriptor.
     pub fn nodes(&self) -> Vec<Descriptor> {
-        self.read().nodes.values().cloned().collect()
+        self.read()
+            .nodes
+            .values()
+            .map(|d| Descriptor::clone(d))
+            .collect()
     }
 
     /// The number of present nodes.
@@ -273,13 +347,13 @@ impl MemoryGraph {
 /// Removes `parent` from `child`'s predecessor set; returns true when the set became empty (and
 /// was dropped).
 fn unlink(
-    predecessors: &mut HashMap<String, BTreeSet<String>, Hasher>,
+    predecessors: &mut HashMap<Arc<str>, Parents, Hasher>,
     child: &str,
     parent: &str,
 ) -> bool {
-    if let Some(set) = predecessors.get_mut(child) {
-        set.remove(parent);
-        if set.is_empty() {
+    if let Some(parents) = predecessors.get_mut(child) {
+        parents.set.remove(parent);
+        if parents.set.is_empty() {
             predecessors.remove(child);
             return true;
         }

@@ -8,12 +8,82 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use oci_spec::image::Descriptor;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Reference → descriptor map with a per-digest reverse index. Cheap operations, safe to share.
+/// Descriptors are held behind an `Arc`, so that one descriptor under several references (a
+/// manifest's digest entry and its tags) is held once.
 #[derive(Debug, Default)]
 pub struct MemoryResolver {
-    refs: DashMap<String, Descriptor>,
-    by_digest: DashMap<String, BTreeSet<String>>,
+    refs: DashMap<String, Arc<Descriptor>>,
+    by_digest: DashMap<String, RefSet>,
+}
+
+/// The references of one digest, ascending. Nearly every digest has one or two (its digest
+/// entry, a tag): those are a short sorted list, a tree only beyond [`RefSet::SMALL`], so that a
+/// digest costs a few words rather than a tree node, and many tags on one digest stay
+/// logarithmic.
+#[derive(Debug)]
+enum RefSet {
+    Small(Vec<Box<str>>),
+    Large(BTreeSet<Box<str>>),
+}
+
+impl Default for RefSet {
+    fn default() -> Self {
+        RefSet::Small(Vec::new())
+    }
+}
+
+impl RefSet {
+    const SMALL: usize = 8;
+
+    fn insert(&mut self, reference: &str) {
+        match self {
+            RefSet::Small(list) => {
+                if let Err(at) = list.binary_search_by(|r| (**r).cmp(reference)) {
+                    if list.len() < Self::SMALL {
+                        list.insert(at, reference.into());
+                    } else {
+                        let mut set: BTreeSet<Box<str>> =
+                            std::mem::take(list).into_iter().collect();
+                        set.insert(reference.into());
+                        *self = RefSet::Large(set);
+                    }
+                }
+            }
+            RefSet::Large(set) => {
+                set.insert(reference.into());
+            }
+        }
+    }
+
+    fn remove(&mut self, reference: &str) {
+        match self {
+            RefSet::Small(list) => {
+                if let Ok(at) = list.binary_search_by(|r| (**r).cmp(reference)) {
+                    list.remove(at);
+                }
+            }
+            RefSet::Large(set) => {
+                set.remove(reference);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            RefSet::Small(list) => list.is_empty(),
+            RefSet::Large(set) => set.is_empty(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            RefSet::Small(list) => Box::new(list.iter().map(|r| &**r)),
+            RefSet::Large(set) => Box::new(set.iter().map(|r| &**r)),
+        }
+    }
 }
 
 impl MemoryResolver {
@@ -25,28 +95,34 @@ impl MemoryResolver {
     /// Points `reference` at `desc`, moving it off the digest it pointed at before.
     /// Returns the descriptor it pointed at before, if any.
     pub fn tag(&self, desc: Descriptor, reference: &str) -> Option<Descriptor> {
-        let digest = desc.digest().to_string();
+        self.tag_shared(Arc::new(desc), reference)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// As [`MemoryResolver::tag`], with a descriptor the caller may share between references.
+    pub fn tag_shared(&self, desc: Arc<Descriptor>, reference: &str) -> Option<Arc<Descriptor>> {
+        let digest = desc.digest().as_ref();
         // The refs entry stays locked while the reverse index is updated, so two concurrent
         // moves of one reference cannot leave it counted under both digests. Lock order is
         // always refs, then by_digest.
         match self.refs.entry(reference.to_string()) {
             Entry::Occupied(mut slot) => {
-                let previous = slot.insert(desc);
+                let previous = slot.insert(Arc::clone(&desc));
                 if previous.digest().as_ref() != digest {
                     self.forget(previous.digest().as_ref(), reference);
                     self.by_digest
-                        .entry(digest)
+                        .entry(digest.to_string())
                         .or_default()
-                        .insert(reference.to_string());
+                        .insert(reference);
                 }
                 Some(previous)
             }
             Entry::Vacant(slot) => {
-                slot.insert(desc);
+                slot.insert(Arc::clone(&desc));
                 self.by_digest
-                    .entry(digest)
+                    .entry(digest.to_string())
                     .or_default()
-                    .insert(reference.to_string());
+                    .insert(reference);
                 None
             }
         }
@@ -56,7 +132,7 @@ impl MemoryResolver {
     pub fn untag(&self, reference: &str) -> Option<Descriptor> {
         let (_, previous) = self.refs.remove(reference)?;
         self.forget(previous.digest().as_ref(), reference);
-        Some(previous)
+        Some(Arc::unwrap_or_clone(previous))
     }
 
     fn forget(&self, digest: &str, reference: &str) {
@@ -70,14 +146,23 @@ impl MemoryResolver {
 
     /// The descriptor `reference` points at.
     pub fn resolve(&self, reference: &str) -> Option<Descriptor> {
-        self.refs.get(reference).map(|entry| entry.value().clone())
+        self.refs
+            .get(reference)
+            .map(|entry| Descriptor::clone(entry.value()))
+    }
+
+    /// The descriptor `reference` points at, shared rather than copied.
+    pub fn resolve_shared(&self, reference: &str) -> Option<Arc<Descriptor>> {
+        self.refs
+            .get(reference)
+            .map(|entry| Arc::clone(entry.value()))
     }
 
     /// Every reference (tags and digest entries) pointing at `digest`, in ascending order.
     pub fn refs_of(&self, digest: &str) -> Vec<String> {
         self.by_digest
             .get(digest)
-            .map(|set| set.iter().cloned().collect())
+            .map(|set| set.iter().map(str::to_string).collect())
             .unwrap_or_default()
     }
 
@@ -113,7 +198,7 @@ impl MemoryResolver {
         let mut out: Vec<(String, Descriptor)> = self
             .refs
             .iter()
-            .map(|entry| (entry.key().clone(), entry.value().clone()))
+            .map(|entry| (entry.key().clone(), Descriptor::clone(entry.value())))
             .collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
@@ -141,7 +226,6 @@ mod tests {
     use super::*;
     use crate::content::descriptor_from_bytes;
     use oci_spec::image::MediaType;
-    use std::sync::Arc;
 
     fn manifest(n: u8) -> Descriptor {
         descriptor_from_bytes(MediaType::ImageManifest, &[n])
@@ -182,6 +266,28 @@ mod tests {
         resolver.untag("v2");
         assert!(!resolver.is_tagged(&da));
         assert_eq!(resolver.len(), 1);
+    }
+
+    #[test]
+    fn many_tags_on_one_digest_stay_sorted_past_the_short_list() {
+        let resolver = MemoryResolver::new();
+        let a = manifest(1);
+        let da = a.digest().to_string();
+        let mut expected: Vec<String> = (0..20).rev().map(|i| format!("t{i:02}")).collect();
+        for tag in &expected {
+            resolver.tag(a.clone(), tag);
+        }
+        expected.sort();
+        assert_eq!(resolver.tags_of(&da), expected);
+        for tag in expected.drain(..15) {
+            resolver.untag(&tag);
+        }
+        assert_eq!(resolver.tags_of(&da), expected);
+        for tag in &expected {
+            resolver.untag(tag);
+        }
+        assert!(!resolver.is_tagged(&da));
+        assert!(resolver.refs_of(&da).is_empty());
     }
 
     #[test]

@@ -14,7 +14,6 @@ use crate::index::codec::{self, IndexDocument};
 use crate::index::merge;
 use crate::index::state::{Entries, IndexState};
 use oci_spec::image::Descriptor;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use store_core::Result;
@@ -35,7 +34,7 @@ impl ParsedIndex {
 
     /// The entries as written, as descriptors (with their `ref.name` annotations).
     pub fn descriptors(&self) -> Vec<Descriptor> {
-        self.0.entries.iter().map(|e| e.desc.clone()).collect()
+        self.0.entries.iter().map(|e| (*e.desc).clone()).collect()
     }
 
     /// The entries keyed as the merge keys them.
@@ -63,7 +62,7 @@ impl KeyedEntries {
 /// References removed by [`IndexModel::forget_digest`], to put back with
 /// [`IndexModel::restore`].
 #[derive(Debug, Default)]
-pub struct Forgotten(Vec<(String, Descriptor, Option<Value>)>);
+pub struct Forgotten(Vec<(String, Descriptor, Option<std::sync::Arc<str>>)>);
 
 impl Forgotten {
     /// Whether nothing was removed.
@@ -90,7 +89,12 @@ impl IndexModel {
 
     /// Replaces the state with what `doc` says; returns the plain roots to index into a graph.
     pub fn load(&self, doc: &ParsedIndex) -> Vec<Descriptor> {
-        self.0.load(&doc.0)
+        self.0.load(&doc.0);
+        doc.0
+            .entries
+            .iter()
+            .map(|entry| store_core::descriptor::plain(&entry.desc))
+            .collect()
     }
 
     /// What `reference` (a tag, or the digest of an entry) points at.

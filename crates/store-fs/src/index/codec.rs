@@ -5,8 +5,13 @@
 //! (oci-spec would rename `os.version`, drop unknown fields and reorder annotations).
 
 use oci_spec::image::Descriptor;
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use store_core::descriptor::{OCI_INDEX, REF_NAME};
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
@@ -32,11 +37,13 @@ pub(crate) fn check_index_size(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// One `index.json` entry: the descriptor for the API and its JSON as it was read.
+/// One `index.json` entry: the descriptor for the API and its JSON as it was read, compact
+/// (one string rather than a parsed tree: a tree costs about ten times the text).
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedEntry {
-    pub(crate) desc: Descriptor,
-    pub(crate) raw: Value,
+    /// Shared with the in-memory index, which holds it under the entry's digest and tag.
+    pub(crate) desc: Arc<Descriptor>,
+    pub(crate) raw: Arc<str>,
 }
 
 /// A parsed `index.json`: its top-level fields other than `manifests`, and its entries.
@@ -54,7 +61,8 @@ fn invalid(path: &Path, reason: String) -> Error {
 }
 
 /// Parses the bytes of the `index.json` at `path`. `"manifests": null` or absent is an empty
-/// index (Go writers leave it after deleting everything).
+/// index (Go writers leave it after deleting everything). The entries are parsed one at a time
+/// as the document streams by, so that no tree of the whole document is ever held.
 ///
 /// Errors: `InvalidLayout` naming the path for an empty file, bytes that are not a JSON object,
 /// or an entry that is not a descriptor with a supported digest (naming its position and digest).
@@ -62,35 +70,197 @@ pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<IndexDocument> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid(path, "index.json is empty".into()));
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| invalid(path, format!("index.json is not JSON: {e}")))?;
-    let Value::Object(mut top) = value else {
-        return Err(invalid(path, "index.json is not a JSON object".into()));
-    };
-    let manifests = top.shift_remove("manifests").unwrap_or(Value::Null);
-    let raw_entries = match manifests {
-        Value::Null => Vec::new(),
-        Value::Array(entries) => entries,
-        _ => return Err(invalid(path, "\"manifests\" is not an array".into())),
-    };
-    let mut entries = Vec::with_capacity(raw_entries.len());
-    for (position, raw) in raw_entries.into_iter().enumerate() {
-        let digest_text = raw
-            .get("digest")
-            .and_then(Value::as_str)
-            .unwrap_or("(none)")
-            .to_string();
-        let desc: Descriptor = serde_json::from_value(raw.clone()).map_err(|e| {
-            invalid(
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let failure = RefCell::new(None);
+    let parsed = serde::Deserializer::deserialize_any(
+        &mut deserializer,
+        TopVisitor {
+            path,
+            failure: &failure,
+        },
+    )
+    .and_then(|doc| deserializer.end().map(|()| doc));
+    if let Some(err) = failure.into_inner() {
+        return Err(err);
+    }
+    parsed.map_err(|e| invalid(path, format!("index.json is not JSON: {e}")))?
+}
+
+/// Visits the top level of `index.json`; an error of the document's shape (rather than of its
+/// JSON) goes to `failure`, the serde error carrying no more than that something failed.
+struct TopVisitor<'a> {
+    path: &'a Path,
+    failure: &'a RefCell<Option<Error>>,
+}
+
+impl TopVisitor<'_> {
+    fn fail<E: serde::de::Error>(&self, err: Error) -> E {
+        let message = err.to_string();
+        *self.failure.borrow_mut() = Some(err);
+        E::custom(message)
+    }
+}
+
+impl<'de> Visitor<'de> for TopVisitor<'_> {
+    type Value = Result<IndexDocument>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut top = Map::new();
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "manifests" {
+                let seed = EntriesSeed {
+                    path: self.path,
+                    failure: self.failure,
+                };
+                entries = map.next_value_seed(seed)?;
+            } else {
+                let value: Value = map.next_value()?;
+                top.insert(key, value);
+            }
+        }
+        Ok(Ok(IndexDocument { top, entries }))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> std::result::Result<Self::Value, A::Error> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Err(self.fail(invalid(self.path, "index.json is not a JSON object".into())))
+    }
+}
+
+/// Visits `manifests`: `null` or an array of entries, each turned into a [`LoadedEntry`] (and its
+/// parsed tree dropped) before the next is read.
+struct EntriesSeed<'a> {
+    path: &'a Path,
+    failure: &'a RefCell<Option<Error>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
+    type Value = Vec<LoadedEntry>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl EntriesSeed<'_> {
+    fn fail<E: serde::de::Error>(&self, err: Error) -> E {
+        let message = err.to_string();
+        *self.failure.borrow_mut() = Some(err);
+        E::custom(message)
+    }
+
+    fn not_an_array<E: serde::de::Error>(&self) -> E {
+        self.fail(invalid(self.path, "\"manifests\" is not an array".into()))
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_> {
+    type Value = Vec<LoadedEntry>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of descriptors")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(raw) = seq.next_element::<Value>()? {
+            let entry = loaded_entry(self.path, entries.len(), raw).map_err(|e| self.fail(e))?;
+            entries.push(entry);
+        }
+        entries.shrink_to_fit();
+        Ok(entries)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> std::result::Result<Self::Value, A::Error> {
+        Err(self.not_an_array())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Err(self.not_an_array())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Err(self.not_an_array())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Err(self.not_an_array())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Err(self.not_an_array())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Err(self.not_an_array())
+    }
+}
+
+/// The entry at `position` of `manifests`, checked to be a descriptor with a supported digest.
+///
+/// Errors: `InvalidLayout` naming the position and the digest it spells.
+fn loaded_entry(path: &Path, position: usize, raw: Value) -> Result<LoadedEntry> {
+    let text = serde_json::to_string(&raw).unwrap_or_default();
+    let desc: Descriptor = match Descriptor::deserialize(&raw) {
+        Ok(desc) => desc,
+        Err(e) => {
+            let digest_text = raw
+                .get("digest")
+                .and_then(Value::as_str)
+                .unwrap_or("(none)");
+            return Err(invalid(
                 path,
                 format!("manifests[{position}] (digest {digest_text}) is not a descriptor: {e}"),
-            )
-        })?;
-        ValidDigest::from_digest(desc.digest())
-            .map_err(|e| invalid(path, format!("manifests[{position}]: {e}")))?;
-        entries.push(LoadedEntry { desc, raw });
-    }
-    Ok(IndexDocument { top, entries })
+            ));
+        }
+    };
+    ValidDigest::from_digest(desc.digest())
+        .map_err(|e| invalid(path, format!("manifests[{position}]: {e}")))?;
+    Ok(LoadedEntry {
+        desc: Arc::new(desc),
+        raw: text.into(),
+    })
 }
 
 /// The `ref.name` annotation of an entry, if set and non-empty.
@@ -251,7 +421,11 @@ mod tests {
             r#"{{"schemaVersion":2,"x-extra":{{"k":1}},"annotations":{{"a":"b"}},"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D}","size":0,"platform":{{"architecture":"amd64","os":"windows","os.version":"10.0.17763.1","os.features":["win32k"]}},"annotations":{{"io.containerd.image.name":"x:1","{REF_NAME}":"v1"}},"x-unknown":true}}]}}"#
         );
         let doc = parse_index(p, body.as_bytes()).unwrap();
-        let entries = doc.entries.iter().map(|e| e.raw.clone()).collect();
+        let entries = doc
+            .entries
+            .iter()
+            .map(|e| serde_json::from_str(&e.raw).unwrap())
+            .collect();
         let out = encode_index(&doc.top, entries);
         let again: Value = serde_json::from_slice(&out).unwrap();
         let original: Value = serde_json::from_str(&body).unwrap();

@@ -17,7 +17,12 @@ pub(crate) fn keyed(doc: &IndexDocument) -> Entries {
             Some(name) => (name.to_string(), false),
             None => (entry.desc.digest().to_string(), true),
         };
-        out.insert(key, EntryText::new(&entry.raw, untagged));
+        let text = EntryText {
+            json: entry.raw.clone(),
+            untagged,
+            digest: entry.desc.digest().as_ref().into(),
+        };
+        out.insert(key, text);
     }
     out
 }

@@ -11,7 +11,7 @@ use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use store_core::descriptor::{plain, without_ref_name};
+use store_core::descriptor::without_ref_name;
 use store_core::resolver::MemoryResolver;
 
 /// One entry of `index.json`, serialised.
@@ -26,6 +26,8 @@ pub(crate) struct EntryText {
 }
 
 impl EntryText {
+    /// An entry made from its JSON tree (the tests' way to write one).
+    #[cfg(test)]
     pub(crate) fn new(value: &Value, untagged: bool) -> EntryText {
         EntryText {
             json: serde_json::to_string(value).unwrap_or_default().into(),
@@ -39,6 +41,9 @@ impl EntryText {
     }
 }
 
+/// An entry's compact JSON as read from disk, shared by every key that names it.
+pub(crate) type RawEntry = Arc<str>;
+
 /// Entries by key: a tag, or the digest of an untagged entry; sorted, which is the order they
 /// are written in (tagged by tag, then untagged by digest).
 pub(crate) type Entries = BTreeMap<String, EntryText>;
@@ -49,7 +54,7 @@ pub(crate) type Entries = BTreeMap<String, EntryText>;
 pub(crate) struct Undo {
     reference: String,
     /// What `reference` pointed at before, with the entry's JSON as read from disk.
-    before: Option<(Descriptor, Option<Value>)>,
+    before: Option<(Descriptor, Option<RawEntry>)>,
     /// The digest this call pointed `reference` at; `None` for an untag.
     after: Option<String>,
     /// The digest entry added for this call (a tag of a manifest the index did not list).
@@ -77,7 +82,7 @@ impl Undo {
 struct Written {
     /// Entries as read from disk, by reference (tag or digest), until a caller changes that
     /// reference.
-    raw: HashMap<String, Value>,
+    raw: HashMap<String, RawEntry>,
     /// Digests of untagged entries whose `ref.name` is not a tag (it spells another digest):
     /// written back as read, `ref.name` included, while nobody changes them.
     verbatim: HashSet<String>,
@@ -96,7 +101,9 @@ pub(crate) struct IndexState {
 impl IndexState {
     /// What `reference` (a tag, or the digest of an entry) points at.
     pub(crate) fn resolve(&self, reference: &str) -> Option<Descriptor> {
-        self.resolver.resolve(reference)
+        self.resolver
+            .resolve_shared(reference)
+            .map(|desc| as_seen_by(&desc, reference))
     }
 
     /// The tags, ascending, strictly after `last`.
@@ -111,7 +118,13 @@ impl IndexState {
 
     /// Every reference (tags and digests of entries) with what it points at.
     pub(crate) fn references(&self) -> Vec<(String, Descriptor)> {
-        self.resolver.snapshot()
+        let mut out = self.resolver.snapshot();
+        for (reference, desc) in &mut out {
+            if desc.digest().as_ref() == reference.as_str() {
+                *desc = without_ref_name(desc);
+            }
+        }
+        out
     }
 
     /// The entries `index.json` holds once saved, in its order (tagged ones by tag, each with its
@@ -144,7 +157,7 @@ impl IndexState {
     /// Recomputes the entry `key` from the resolver: present for a tag, and for a digest entry
     /// whose digest carries no tag.
     fn refresh(&self, w: &mut Written, key: &str) {
-        let Some(desc) = self.resolver.resolve(key) else {
+        let Some(desc) = self.resolver.resolve_shared(key) else {
             w.entries.remove(key);
             return;
         };
@@ -153,56 +166,69 @@ impl IndexState {
             w.entries.remove(key);
             return;
         }
-        let base = w
-            .raw
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| descriptor_json(&desc));
-        let value = if untagged && w.verbatim.contains(key) && w.raw.contains_key(key) {
-            base
-        } else {
-            with_ref_name(base, (!untagged).then_some(key))
+        let text = match w.raw.get(key) {
+            Some(raw) if untagged && w.verbatim.contains(key) => raw.clone(),
+            Some(raw) => {
+                // Entries read from disk parse (they were parsed on load); the text is shared
+                // when the name it carries is already right, which is every entry on load.
+                let value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                let edited =
+                    serde_json::to_string(&with_ref_name(value, (!untagged).then_some(key)))
+                        .unwrap_or_default();
+                if *edited == **raw {
+                    raw.clone()
+                } else {
+                    edited.into()
+                }
+            }
+            None => {
+                let value = with_ref_name(descriptor_json(&desc), (!untagged).then_some(key));
+                serde_json::to_string(&value).unwrap_or_default().into()
+            }
         };
-        w.entries
-            .insert(key.to_string(), EntryText::new(&value, untagged));
+        w.entries.insert(
+            key.to_string(),
+            EntryText {
+                json: text,
+                untagged,
+                digest: desc.digest().as_ref().into(),
+            },
+        );
     }
 
     /// Replaces the state with what `doc` says, as oras-go loads it: each entry is tagged
-    /// under its digest (ref.name stripped) and, when it has a ref.name, under that name as
-    /// written. Later duplicates win. Returns the plain roots to index into the graph.
-    pub(crate) fn load(&self, doc: &IndexDocument) -> Vec<Descriptor> {
+    /// under its digest (ref.name stripped, see [`IndexState::resolve`]) and, when it has a
+    /// ref.name, under that name as written: one descriptor shared by both. Later duplicates
+    /// win.
+    pub(crate) fn load(&self, doc: &IndexDocument) {
         let mut w = self.written();
         self.resolver.clear();
         *w = Written {
             top: doc.top.clone(),
             ..Written::default()
         };
-        let mut roots = Vec::with_capacity(doc.entries.len());
-        // The keys to refresh, collected here: a snapshot of the resolver would clone every
-        // descriptor once more.
-        let mut keys = Vec::with_capacity(doc.entries.len() * 2);
         for entry in &doc.entries {
             let digest = entry.desc.digest().to_string();
-            keys.push(digest.clone());
-            self.resolver.tag(without_ref_name(&entry.desc), &digest);
+            self.resolver.tag_shared(Arc::clone(&entry.desc), &digest);
             if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
                 // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
                 w.verbatim.insert(digest.clone());
             }
             w.raw.insert(digest, entry.raw.clone());
             if let Some(name) = codec::tag_name(&entry.desc) {
-                self.resolver.tag(entry.desc.clone(), name);
+                self.resolver.tag_shared(Arc::clone(&entry.desc), name);
                 w.raw.insert(name.to_string(), entry.raw.clone());
-                keys.push(name.to_string());
             }
-            roots.push(plain(&entry.desc));
         }
-        keys.sort_unstable();
-        keys.dedup();
-        for key in &keys {
-            self.refresh(&mut w, key);
+        // Once every reference is in, as a refresh depends on the others (a digest entry gives
+        // way to a tag); a key named twice is refreshed twice, to the same result. Walking the
+        // document rather than collecting the keys saves a copy of every key.
+        for entry in &doc.entries {
+            self.refresh(&mut w, entry.desc.digest().as_ref());
+            if let Some(name) = codec::tag_name(&entry.desc) {
+                self.refresh(&mut w, name);
+            }
         }
-        roots
     }
 
     /// Points `reference` at `desc` (the caller's descriptor replaces any entry read from disk).
@@ -303,7 +329,10 @@ impl IndexState {
 
     /// Removes every reference to `digest` (its tags and its digest entry); returns what was
     /// removed, so a failed save can put it back.
-    pub(crate) fn forget_digest(&self, digest: &str) -> Vec<(String, Descriptor, Option<Value>)> {
+    pub(crate) fn forget_digest(
+        &self,
+        digest: &str,
+    ) -> Vec<(String, Descriptor, Option<RawEntry>)> {
         let mut w = self.written();
         let mut removed = Vec::new();
         for reference in self.resolver.refs_of(digest) {
@@ -318,7 +347,7 @@ impl IndexState {
     }
 
     /// Puts back references removed by [`IndexState::forget_digest`].
-    pub(crate) fn restore(&self, removed: Vec<(String, Descriptor, Option<Value>)>) {
+    pub(crate) fn restore(&self, removed: Vec<(String, Descriptor, Option<RawEntry>)>) {
         let mut w = self.written();
         for (reference, desc, raw) in removed {
             let digest = desc.digest().to_string();
@@ -334,8 +363,7 @@ impl IndexState {
     /// Takes over an entry another writer put in `index.json` under `key`; returns its
     /// descriptor, or `None` if it is not a descriptor.
     pub(crate) fn adopt(&self, key: &str, entry: &EntryText) -> Option<Descriptor> {
-        let value: Value = serde_json::from_str(&entry.json).ok()?;
-        let desc: Descriptor = serde_json::from_value(value.clone()).ok()?;
+        let desc: Descriptor = serde_json::from_str(&entry.json).ok()?;
         let digest = desc.digest().to_string();
         let mut w = self.written();
         if self.resolver.resolve(&digest).is_none() || key == digest {
@@ -346,7 +374,7 @@ impl IndexState {
         } else {
             self.resolver.tag(desc.clone(), key)
         };
-        w.raw.insert(key.to_string(), value);
+        w.raw.insert(key.to_string(), entry.json.clone());
         self.refresh(&mut w, key);
         self.refresh(&mut w, &digest);
         if let Some(previous) = previous {
@@ -389,6 +417,16 @@ impl IndexState {
     pub(crate) fn encode_current(&self) -> Vec<u8> {
         let w = self.written();
         encode_entries(&w.top, &w.entries)
+    }
+}
+
+/// `desc` as `reference` gives it: a digest entry without `ref.name` (the resolver may hold
+/// the descriptor it shares with a tag).
+fn as_seen_by(desc: &Descriptor, reference: &str) -> Descriptor {
+    if desc.digest().as_ref() == reference {
+        without_ref_name(desc)
+    } else {
+        desc.clone()
     }
 }
 

@@ -177,11 +177,20 @@ impl ReadOnlyStore {
         let path = path.as_ref().to_path_buf();
         let (source, doc) = spawn_blocking(move || open_source(&path)).await?;
         let index = IndexState::default();
-        let roots = index.load(&doc);
+        index.load(&doc);
+        let roots: Vec<Descriptor> = doc
+            .entries
+            .iter()
+            .map(|entry| store_core::descriptor::plain(&entry.desc))
+            .collect();
         let graph = MemoryGraph::new();
         // Never fails: what could not be indexed is refused when it is fetched.
         let _skipped = graph.index_all_many_tolerant(&source, &roots).await;
-        let entries = doc.entries.into_iter().map(|entry| entry.desc).collect();
+        let entries = doc
+            .entries
+            .into_iter()
+            .map(|entry| std::sync::Arc::unwrap_or_clone(entry.desc))
+            .collect();
         Ok(ReadOnlyStore {
             source,
             index,

@@ -9,14 +9,13 @@
 use super::contents::Contents;
 use super::in_flight::{Sparer, Touches};
 use oci_spec::image::Descriptor;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use store_core::descriptor::{self, is_manifest};
 use store_core::digest::ValidDigest;
 use store_core::{Error, ErrorKind, Result};
 
 /// References removed from the index by [`forget`], to put back with [`restore`].
-pub(crate) type Forgotten = Vec<(String, Descriptor, Option<Value>)>;
+pub(crate) type Forgotten = Vec<(String, Descriptor, Option<crate::index::state::RawEntry>)>;
 
 /// Everything deleting `target` removes: only `target` without `auto_gc`; with it, the cascade
 /// of [`cascade`].

@@ -217,7 +217,12 @@ fn walk_once(
     };
     let mut reached: HashSet<String> = HashSet::new();
     let mut stack: Vec<oci_spec::image::Descriptor> = doc
-        .map(|doc| doc.entries.into_iter().map(|e| e.desc).collect())
+        .map(|doc| {
+            doc.entries
+                .into_iter()
+                .map(|e| std::sync::Arc::unwrap_or_clone(e.desc))
+                .collect()
+        })
         .unwrap_or_default();
     let (mut missing, mut mis_sized, mut invalid) =
         (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
