@@ -70,6 +70,21 @@ fn copy_to_a_registry_and_back_then_delete() {
     let fetched = run(&["fetch", &format!("{remote}@{image}")]);
     fetched.assert_ok();
     assert_eq!(fetched.stdout, raw.stdout);
+    let manifest_file = tmp.path().join("manifest.json");
+    let described = run(&[
+        "--json",
+        "fetch",
+        &format!("{remote}@{image}"),
+        "-o",
+        manifest_file.to_str().unwrap(),
+    ]);
+    described.assert_ok();
+    assert_eq!(std::fs::read(&manifest_file).unwrap(), raw.stdout);
+    // Found as a manifest (the blob HEAD said 404), not as an untyped blob.
+    assert_eq!(
+        described.json()["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
 
     // A layer, by digest: a blob HEAD gives its size; the bytes are verified on the way.
     let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();

@@ -107,8 +107,9 @@ pub(super) async fn fetch(global: &Global, args: FetchArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// What `digest` names in a registry repository: a manifest (a manifest HEAD knows it) or
-/// else a blob, whose size only a blob HEAD tells.
+/// What `digest` names in a registry repository: a blob, whose size only a blob HEAD tells, or
+/// else a manifest. The blob is asked first because distribution 2.8 answers a manifest HEAD
+/// of a blob's digest with a 500, not a 404.
 async fn registry_digest(
     global: &Global,
     loc: &Location,
@@ -117,10 +118,10 @@ async fn registry_digest(
 ) -> CliResult<(Opened, Descriptor)> {
     let (repo, said) = open::repository(&access(global, None), reference)?;
     let failed = |e| Failure::store(&format!("resolving {loc}"), e, Some(&said));
-    let desc = match repo.resolve(digest).await {
+    let desc = match repo.blob_descriptor(digest).await {
         Ok(desc) => desc,
         Err(e) if e.kind() == ocistore::ErrorKind::NotFound => {
-            repo.blob_descriptor(digest).await.map_err(failed)?
+            repo.resolve(digest).await.map_err(failed)?
         }
         Err(e) => return Err(failed(e)),
     };
