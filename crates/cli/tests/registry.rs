@@ -1,5 +1,5 @@
 //! The binary against a local docker-registry, anonymous and with basic auth: copies both
-//! ways, tags, inspect, delete, refused credentials.
+//! ways, tags, inspect, fetch of manifests and layers, delete, refused credentials.
 
 mod common;
 
@@ -70,6 +70,58 @@ fn copy_to_a_registry_and_back_then_delete() {
     let fetched = run(&["fetch", &format!("{remote}@{image}")]);
     fetched.assert_ok();
     assert_eq!(fetched.stdout, raw.stdout);
+    let manifest_file = tmp.path().join("manifest.json");
+    let described = run(&[
+        "--json",
+        "fetch",
+        &format!("{remote}@{image}"),
+        "-o",
+        manifest_file.to_str().unwrap(),
+    ]);
+    described.assert_ok();
+    assert_eq!(std::fs::read(&manifest_file).unwrap(), raw.stdout);
+    // Found as a manifest (the blob HEAD said 404), not as an untyped blob.
+    assert_eq!(
+        described.json()["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+
+    // A layer, by digest: a blob HEAD gives its size; the bytes are verified on the way.
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let layer_bytes = std::fs::read(blob_path(&src, &layer)).unwrap();
+    assert_eq!(layer_bytes.len(), 65536);
+    let to_stdout = run(&["fetch", &format!("{remote}@{layer}")]);
+    to_stdout.assert_ok();
+    assert_eq!(to_stdout.stdout, layer_bytes);
+    let out = tmp.path().join("layer.bin");
+    let to_file = run(&[
+        "--json",
+        "fetch",
+        &format!("{remote}@{layer}"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    to_file.assert_ok();
+    assert_eq!(std::fs::read(&out).unwrap(), layer_bytes);
+    assert_eq!(to_file.json()["digest"], layer.as_str());
+    assert_eq!(to_file.json()["size"], 65536);
+    assert_eq!(to_file.json()["mediaType"], "application/octet-stream");
+    // A digest the repository has neither as manifest nor as blob.
+    let absent = format!("sha256:{}", "0".repeat(64));
+    let nowhere = tmp.path().join("nothing.bin");
+    let nothing = run(&[
+        "fetch",
+        &format!("{remote}@{absent}"),
+        "-o",
+        nowhere.to_str().unwrap(),
+    ]);
+    nothing.assert_one_line_error(1);
+    assert!(nothing.stderr.contains(&absent), "{}", nothing.stderr);
+    assert!(!nowhere.exists());
 
     let missing = run(&["inspect", &format!("{remote}:nope")]);
     missing.assert_one_line_error(1);

@@ -384,10 +384,7 @@ impl Client {
             Method::GET
         };
         let shown = without_query(&url);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(&method, &shown, &e))?;
+        let response = self.send_token_request(request, &method, &shown).await?;
         let status = response.status();
         if !status.is_success() {
             let kind = match status.as_u16() {
@@ -428,6 +425,61 @@ impl Client {
             self.inner.auth.set_refresh_token(host, new_refresh);
         }
         Ok(Token::new(parsed.token, parsed.expires_in))
+    }
+}
+
+impl Client {
+    /// Sends a token request with the retry policy of idempotent registry requests: a dropped
+    /// connection, a 5xx gateway/unavailable answer or a 429 is tried again after the backoff
+    /// (or the `Retry-After` asked for), up to `retries` times. Asking for a token grants
+    /// nothing new when repeated (a refresh grant echoes the same refresh token), so the POST
+    /// form is retried too. Returns the last answer whatever its status; errors only on a
+    /// transport failure that outlived the retries.
+    async fn send_token_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &Method,
+        shown: &Url,
+    ) -> Result<Response> {
+        let opts = &self.inner.opts;
+        let mut attempt = 0u32;
+        loop {
+            // Query and form bodies are in memory, so the builder always clones; a builder
+            // that cannot is sent once, unretried.
+            let Some(this) = request.try_clone() else {
+                return request
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(method, shown, &e));
+            };
+            let again = attempt < opts.retries;
+            let response = match this.send().await {
+                Ok(response) => response,
+                Err(err) => {
+                    if again && is_transient(&err) {
+                        tokio::time::sleep(opts.backoff(attempt, None)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(transport_error(method, shown, &err));
+                }
+            };
+            let status = response.status();
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || matches!(status.as_u16(), 500 | 502 | 503 | 504);
+            if !(retryable && again) {
+                return Ok(response);
+            }
+            let asked = wire::retry_after(
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            drop(response);
+            tokio::time::sleep(opts.backoff(attempt, asked)).await;
+            attempt += 1;
+        }
     }
 }
 

@@ -4,6 +4,14 @@
 //! them. HTTP is reqwest with rustls; authentication is anonymous, basic, or bearer tokens
 //! from the registry's challenge (cached per host and scope, one fetch per token however many
 //! requests wait), with credentials given or read from the Docker config.
+//!
+//! `resolve` reaches manifests only (as in oras-go): a digest of a layer or config is a blob,
+//! whose size a registry tells only to a HEAD of the blob itself, so
+//! [`Repository::blob_descriptor`] gives its descriptor. To learn what an unknown digest names,
+//! ask it first and `resolve` on [`store_core::ErrorKind::NotFound`]: distribution 2.8 answers
+//! a manifest HEAD of a blob's digest with a 500, not a 404. Requests that are safe to repeat,
+//! token requests included, are retried on dropped connections, 429 and 5xx answers, honouring
+//! `Retry-After` (see [`ClientOptions`]).
 
 #![warn(missing_docs)]
 

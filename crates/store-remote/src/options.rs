@@ -13,8 +13,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// The longest wait for the next bytes of a response (a stalled transfer fails after it).
     pub read_timeout: Duration,
-    /// How many times a request that is safe to repeat is retried after a 429, a 5xx or a
-    /// dropped connection.
+    /// How many times a request that is safe to repeat (a token request included) is retried
+    /// after a 429, a 5xx or a dropped connection.
     pub retries: u32,
     /// The first backoff; each retry doubles it (with jitter).
     pub backoff_base: Duration,

@@ -509,3 +509,112 @@ async fn dropped_connections_are_retried_and_stalls_time_out() {
     );
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_requests_are_retried_like_registry_requests() {
+    let server = Arc::new(TokenServer::start(TokenConfig::standard()).unwrap());
+    let double = FakeRegistry::start(FakeOptions {
+        auth: DoubleAuth::Token(Arc::clone(&server)),
+    })
+    .unwrap();
+    let writer = || Credential::Basic {
+        username: ocistore_test_registry::WRITER.into(),
+        password: Secret::new(ocistore_test_registry::WRITER_PASSWORD),
+    };
+    let seed = Repository::new(
+        &client_with(test_options(), writer()),
+        &format!("{}/tok/retry", double.host()),
+    )
+    .unwrap();
+    let manifest = push_small_image(&seed, "r").await;
+    seed.tag(&manifest, "v1").await.unwrap();
+
+    // A fresh client has no token yet: its first token request meets the failures.
+    server.reset_counters();
+    server.fail_next(1, 503);
+    server.fail_next(1, 429);
+    server.fail_next(1, 502);
+    let repo = Repository::new(
+        &client_with(test_options(), writer()),
+        &format!("{}/tok/retry", double.host()),
+    )
+    .unwrap();
+    assert_eq!(
+        repo.resolve("v1").await.unwrap().digest(),
+        manifest.digest()
+    );
+    assert_eq!(server.request_count(), 4);
+    assert_eq!(server.tokens_issued(), 1);
+
+    // Retries run out: the last refusal is the error, after exactly 1 + retries requests.
+    server.reset_counters();
+    server.fail_next(2, 503);
+    let impatient = Repository::new(
+        &client_with(
+            ClientOptions {
+                retries: 1,
+                ..test_options()
+            },
+            writer(),
+        ),
+        &format!("{}/tok/retry", double.host()),
+    )
+    .unwrap();
+    let err = impatient.resolve("v1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(server.request_count(), 2);
+    assert_eq!(server.tokens_issued(), 0);
+
+    // A refusal of the credentials is not retried.
+    server.reset_counters();
+    let wrong = Repository::new(
+        &client_with(
+            test_options(),
+            Credential::Basic {
+                username: ocistore_test_registry::WRITER.into(),
+                password: Secret::new("not-the-password"),
+            },
+        ),
+        &format!("{}/tok/retry", double.host()),
+    )
+    .unwrap();
+    let err = wrong.resolve("v1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert_eq!(server.request_count(), 1, "{:?}", server.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_descriptor_heads_the_blob() {
+    let double = double();
+    let repo = repo_on(&double, test_options(), "blobs/app");
+    let layer = b"a layer known only by its digest".to_vec();
+    let digest = double.put_blob("blobs/app", Bytes::from(layer.clone()));
+
+    double.clear_requests();
+    let desc = repo.blob_descriptor(&digest).await.unwrap();
+    assert_eq!(desc.digest().to_string(), digest);
+    assert_eq!(desc.size(), layer.len() as u64);
+    assert_eq!(
+        desc.media_type(),
+        &MediaType::Other("application/octet-stream".into())
+    );
+    let heads = double.requests_matching("HEAD", &format!("/blobs/{digest}"));
+    assert_eq!(heads.len(), 1, "{:?}", double.requests());
+    assert_eq!(fetch_all(&repo, &desc).await.unwrap(), layer);
+
+    // The descriptor's size and digest are what a fetch verifies against.
+    double.set_body_fault(Some(BodyFault::WrongBytes), Some(&digest));
+    let err = fetch_all(&repo, &desc).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Mismatch, "{err}");
+    double.set_body_fault(None, None);
+
+    let missing = store_core::digest::digest_string(store_core::digest::Algorithm::Sha256, b"x");
+    let err = repo.blob_descriptor(&missing).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = repo.blob_descriptor("not-a-digest").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidReference, "{err}");
+
+    double.fail_next(2, Fault::Status(503));
+    assert_eq!(repo.blob_descriptor(&digest).await.unwrap(), desc);
+}

@@ -60,25 +60,23 @@ pub(super) async fn inspect(global: &Global, args: InspectArgs) -> CliResult<()>
 
 pub(super) async fn fetch(global: &Global, args: FetchArgs) -> CliResult<()> {
     let loc = Location::parse(&args.location)?;
-    match loc.reference() {
-        Some(r) if r.contains(':') => {}
+    let digest = match loc.reference() {
+        Some(r) if r.contains(':') => r,
         _ => {
             return Err(Failure::usage(format!(
                 "{loc}: fetch needs a digest, as in oci:PATH@sha256:..."
             )))
         }
-    }
-    let (loc, opened, _, desc) = match open_resolved(global, &args.location).await {
-        Err(mut failure) if matches!(loc, Location::Registry(_)) => {
-            // A registry says a blob's size only to a HEAD of its own, which the library does
-            // not expose; manifests resolve by digest.
-            failure.message.push_str(
-                " (from a registry, fetch reaches manifests and indexes by digest; for a layer, \
-                 copy the image to oci:PATH and fetch from there)",
-            );
-            return Err(failure);
+    };
+    let (loc, opened, desc) = match &loc {
+        Location::Registry(reference) => {
+            let (opened, desc) = registry_digest(global, &loc, reference, &digest).await?;
+            (loc, opened, desc)
         }
-        other => other?,
+        _ => {
+            let (loc, opened, _, desc) = open_resolved(global, &args.location).await?;
+            (loc, opened, desc)
+        }
     };
     let mut reader = opened.store.fetch(&desc).await.map_err(|e| {
         Failure::store(&format!("fetching {loc}"), e, opened.credentials.as_deref())
@@ -107,6 +105,33 @@ pub(super) async fn fetch(global: &Global, args: FetchArgs) -> CliResult<()> {
         print_json(&to_json(&desc))?;
     }
     Ok(())
+}
+
+/// What `digest` names in a registry repository: a blob, whose size only a blob HEAD tells, or
+/// else a manifest. The blob is asked first because distribution 2.8 answers a manifest HEAD
+/// of a blob's digest with a 500, not a 404.
+async fn registry_digest(
+    global: &Global,
+    loc: &Location,
+    reference: &ocistore::remote::Reference,
+    digest: &str,
+) -> CliResult<(Opened, Descriptor)> {
+    let (repo, said) = open::repository(&access(global, None), reference)?;
+    let failed = |e| Failure::store(&format!("resolving {loc}"), e, Some(&said));
+    let desc = match repo.blob_descriptor(digest).await {
+        Ok(desc) => desc,
+        Err(e) if e.kind() == ocistore::ErrorKind::NotFound => {
+            repo.resolve(digest).await.map_err(failed)?
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    let opened = Opened {
+        store: Arc::new(repo),
+        credentials: Some(said),
+        _staging: None,
+        entries: None,
+    };
+    Ok((opened, desc))
 }
 
 pub(super) async fn referrers_cmd(global: &Global, args: ReferrersArgs) -> CliResult<()> {

@@ -117,6 +117,56 @@ impl Repository {
         }
     }
 
+    /// The descriptor of the blob `digest` (a layer or config, not a manifest), from a HEAD of
+    /// `/v2/<name>/blobs/<digest>`: media type `application/octet-stream` (a registry does not
+    /// know a blob's type), the size the registry gives as `Content-Length`, and `digest`.
+    /// `resolve` only reaches manifests, which is what tags and manifest digests name; this is
+    /// its counterpart for blobs, so that a blob can be fetched knowing only its digest.
+    ///
+    /// Errors: [`ErrorKind::InvalidReference`] for text that is not a digest;
+    /// [`ErrorKind::NotFound`] when the registry does not have the blob (404) or cannot
+    /// address the digest's algorithm; [`ErrorKind::Unauthorized`], [`ErrorKind::Denied`],
+    /// [`ErrorKind::TooManyRequests`] or [`ErrorKind::Backend`] as for any request;
+    /// [`ErrorKind::Mismatch`] when the registry's `Docker-Content-Digest` names another blob;
+    /// [`ErrorKind::Backend`] when the answer has no usable `Content-Length`.
+    pub async fn blob_descriptor(&self, digest: &str) -> Result<Descriptor> {
+        if ValidDigest::parse(digest).is_err() && looks_like_digest(digest) {
+            return Err(Error::not_found(format!("{}@{digest}", self.name)));
+        }
+        let digest = ValidDigest::parse(digest).map_err(|_| Error::InvalidReference {
+            reference: digest.chars().take(300).collect(),
+            reason: "not a digest".into(),
+        })?;
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let call = self.call(Method::HEAD, url.clone(), "pull");
+        let response = check(self.client.send(call).await?, &Method::HEAD).await?;
+        if let Some(answered) = header(&response, "docker-content-digest")
+            .and_then(|d| ValidDigest::parse(d.trim()).ok())
+        {
+            if answered.algorithm() == digest.algorithm() && answered.as_str() != digest.as_str() {
+                return Err(Error::mismatch(
+                    &digest,
+                    format!("the registry answers with {answered}"),
+                ));
+            }
+        }
+        let size = content_length(&response).ok_or_else(|| {
+            remote_error(
+                ErrorKind::Backend,
+                &Method::HEAD,
+                &url,
+                Some(response.status().as_u16()),
+                String::new(),
+                "the registry gives no Content-Length for the blob".into(),
+            )
+        })?;
+        Ok(Descriptor::new(
+            MediaType::Other("application/octet-stream".into()),
+            size,
+            digest.to_oci(),
+        ))
+    }
+
     /// Resolves a tag or digest (or a whole reference naming this repository) to the
     /// manifest's descriptor.
     pub(crate) async fn resolve_impl(&self, reference: &str) -> Result<Descriptor> {
