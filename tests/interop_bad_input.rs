@@ -284,7 +284,7 @@ fn cases() -> Vec<Case> {
                 let text = std::fs::read_to_string(&path).unwrap();
                 std::fs::write(&path, text.replace("interop amd64", "interop amd65")).unwrap();
             },
-            we: Refuse,
+            we: FailReadAndReport(Corrupt),
             tools: t("..xxx"),
         },
         Case {
@@ -311,7 +311,7 @@ fn cases() -> Vec<Case> {
                     index["manifests"][0]["size"] = Value::from(size + 1);
                 })
             },
-            we: Refuse,
+            we: FailReadAndReport(SizeMismatch),
             tools: t("..xxx"),
         },
         Case {
@@ -409,7 +409,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "manifest layers not an array",
             breaks: |l, image| rewrite_manifest(l, image, |m| m["layers"] = Value::from("none")),
-            we: Refuse,
+            we: FailReadAndReport(Invalid),
             tools: t(".xxxx"),
         },
         Case {
