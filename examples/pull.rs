@@ -17,154 +17,19 @@
 //! cargo run --example pull -- 127.0.0.1:5000/demo/app:v1 /tmp/pulled
 //! ```
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use ocistore::content::BoxReader;
 use ocistore::copy::{copy, extended_copy, CopyGraphOptions, CopyOptions, ExtendedCopyOptions};
 use ocistore::fs::Store;
 use ocistore::remote::{Client, ClientOptions, Reference, Repository};
-use ocistore::spec::Descriptor;
-use ocistore::{Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver};
-use std::collections::HashMap;
-use std::io;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tokio::io::{AsyncRead, ReadBuf};
 
 const USAGE: &str =
     "usage: pull [--referrers] [--plain-http] HOST[:PORT]/REPO[:TAG|@DIGEST] DIR [DST_TAG]";
 
-/// The progress bars of a pull: one per blob fetched, keyed by digest.
-#[derive(Clone)]
-struct Progress {
-    multi: MultiProgress,
-    bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
-    bytes: Arc<AtomicU64>,
-    pulled: Arc<AtomicU64>,
-    skipped: Arc<AtomicU64>,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Progress {
-            multi: MultiProgress::new(),
-            bars: Arc::default(),
-            bytes: Arc::default(),
-            pulled: Arc::default(),
-            skipped: Arc::default(),
-        }
-    }
-
-    fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
-        self.bars.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn start(&self, desc: &Descriptor) -> ProgressBar {
-        let style = ProgressStyle::with_template(
-            "{msg:36} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        let bar = self.multi.add(ProgressBar::new(desc.size()));
-        bar.set_style(style);
-        bar.set_message(label(desc));
-        self.bars().insert(desc.digest().to_string(), bar.clone());
-        bar
-    }
-
-    fn finish(&self, desc: &Descriptor, how: &str) {
-        let bar = self.bars().remove(desc.digest().as_ref());
-        match bar {
-            Some(bar) => bar.finish_with_message(format!("{} {how}", label(desc))),
-            None => {
-                let _ = self.multi.println(format!("{} {how}", label(desc)));
-            }
-        }
-    }
-}
-
-/// `sha256:0123456789ab layer` and the like.
-fn label(desc: &Descriptor) -> String {
-    let digest = desc.digest().to_string();
-    let short = digest.get(..19).unwrap_or(&digest);
-    let media_type = desc.media_type().to_string();
-    let kind = if media_type.contains("index") || media_type.contains("list") {
-        "index"
-    } else if media_type.contains("manifest") {
-        "manifest"
-    } else if media_type.contains("config") {
-        "config"
-    } else {
-        "blob"
-    };
-    format!("{short} {kind}")
-}
-
-/// The registry repository, with every fetch feeding a progress bar.
-struct WithProgress {
-    inner: Repository,
-    progress: Progress,
-}
-
-#[ocistore::async_trait]
-impl Fetcher for WithProgress {
-    async fn fetch(&self, target: &Descriptor) -> ocistore::Result<BoxReader> {
-        let inner = self.inner.fetch(target).await?;
-        Ok(Box::pin(CountingReader {
-            inner,
-            bar: self.progress.start(target),
-            total: self.progress.bytes.clone(),
-        }))
-    }
-}
-
-#[ocistore::async_trait]
-impl ReadOnlyStorage for WithProgress {
-    async fn exists(&self, target: &Descriptor) -> ocistore::Result<bool> {
-        self.inner.exists(target).await
-    }
-}
-
-#[ocistore::async_trait]
-impl Resolver for WithProgress {
-    async fn resolve(&self, reference: &str) -> ocistore::Result<Descriptor> {
-        self.inner.resolve(reference).await
-    }
-}
-
-#[ocistore::async_trait]
-impl PredecessorFinder for WithProgress {
-    async fn predecessors(&self, node: &Descriptor) -> ocistore::Result<Vec<Descriptor>> {
-        self.inner.predecessors(node).await
-    }
-}
-
-/// Counts the bytes read through it into a bar and a total.
-struct CountingReader {
-    inner: BoxReader,
-    bar: ProgressBar,
-    total: Arc<AtomicU64>,
-}
-
-impl AsyncRead for CountingReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = self.inner.as_mut().poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            let n = (buf.filled().len() - before) as u64;
-            self.bar.inc(n);
-            self.total.fetch_add(n, Ordering::Relaxed);
-        }
-        polled
-    }
-}
+#[path = "support/progress.rs"]
+mod progress;
+use progress::{Progress, WithProgress};
 
 async fn run(args: &[String]) -> Result<(), String> {
     let mut referrers = false;
@@ -211,7 +76,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         .with_post_copy({
             let progress = progress.clone();
             move |desc| {
-                progress.pulled.fetch_add(1, Ordering::Relaxed);
+                progress.copied.fetch_add(1, Ordering::Relaxed);
                 progress.finish(&desc, "pulled");
                 async { Ok(()) }
             }
@@ -254,7 +119,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     }
     println!(
         "{} nodes pulled, {} already there; {bytes} bytes in {secs:.3} s: {:.1} MB/s",
-        progress.pulled.load(Ordering::Relaxed),
+        progress.copied.load(Ordering::Relaxed),
         progress.skipped.load(Ordering::Relaxed),
         bytes as f64 / secs.max(1e-9) / 1e6
     );

@@ -1,0 +1,145 @@
+//! What the copy and pull examples share: a progress bar per blob fetched from a source
+//! target, and counters of bytes read and nodes copied or skipped.
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use ocistore::content::BoxReader;
+use ocistore::spec::Descriptor;
+use ocistore::{Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver};
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// The progress bars of a copy: one per blob fetched from the source, keyed by digest.
+#[derive(Clone)]
+pub struct Progress {
+    pub multi: MultiProgress,
+    pub bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
+    pub bytes: Arc<AtomicU64>,
+    pub copied: Arc<AtomicU64>,
+    pub skipped: Arc<AtomicU64>,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress {
+            multi: MultiProgress::new(),
+            bars: Arc::default(),
+            bytes: Arc::default(),
+            copied: Arc::default(),
+            skipped: Arc::default(),
+        }
+    }
+
+    fn bars(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
+        self.bars.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new bar for `desc`, fed by the reader of its fetch.
+    pub fn start(&self, desc: &Descriptor) -> ProgressBar {
+        let style = ProgressStyle::with_template(
+            "{msg:36} [{bar:30}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let bar = self.multi.add(ProgressBar::new(desc.size()));
+        bar.set_style(style);
+        bar.set_message(label(desc));
+        self.bars().insert(desc.digest().to_string(), bar.clone());
+        bar
+    }
+
+    /// Marks `desc` done (pushed, or found in the destination).
+    pub fn finish(&self, desc: &Descriptor, how: &str) {
+        let bar = self.bars().remove(desc.digest().as_ref());
+        match bar {
+            Some(bar) => bar.finish_with_message(format!("{} {how}", label(desc))),
+            None => {
+                let _ = self.multi.println(format!("{} {how}", label(desc)));
+            }
+        }
+    }
+}
+
+/// `sha256:0123456789ab layer` and the like.
+fn label(desc: &Descriptor) -> String {
+    let digest = desc.digest().to_string();
+    let short = digest.get(..19).unwrap_or(&digest);
+    let media_type = desc.media_type().to_string();
+    let kind = if media_type.contains("index") || media_type.contains("list") {
+        "index"
+    } else if media_type.contains("manifest") {
+        "manifest"
+    } else if media_type.contains("config") {
+        "config"
+    } else {
+        "blob"
+    };
+    format!("{short} {kind}")
+}
+
+/// A source target, with every fetch feeding a progress bar.
+pub struct WithProgress<T> {
+    pub inner: T,
+    pub progress: Progress,
+}
+
+#[ocistore::async_trait]
+impl<T: Fetcher + Send + Sync> Fetcher for WithProgress<T> {
+    async fn fetch(&self, target: &Descriptor) -> ocistore::Result<BoxReader> {
+        let inner = self.inner.fetch(target).await?;
+        Ok(Box::pin(CountingReader {
+            inner,
+            bar: self.progress.start(target),
+            total: self.progress.bytes.clone(),
+        }))
+    }
+}
+
+#[ocistore::async_trait]
+impl<T: ReadOnlyStorage + Send + Sync> ReadOnlyStorage for WithProgress<T> {
+    async fn exists(&self, target: &Descriptor) -> ocistore::Result<bool> {
+        self.inner.exists(target).await
+    }
+}
+
+#[ocistore::async_trait]
+impl<T: Resolver + Send + Sync> Resolver for WithProgress<T> {
+    async fn resolve(&self, reference: &str) -> ocistore::Result<Descriptor> {
+        self.inner.resolve(reference).await
+    }
+}
+
+#[ocistore::async_trait]
+impl<T: PredecessorFinder + Send + Sync> PredecessorFinder for WithProgress<T> {
+    async fn predecessors(&self, node: &Descriptor) -> ocistore::Result<Vec<Descriptor>> {
+        self.inner.predecessors(node).await
+    }
+}
+
+/// Counts the bytes read through it into a bar and a total.
+struct CountingReader {
+    inner: BoxReader,
+    bar: ProgressBar,
+    total: Arc<AtomicU64>,
+}
+
+impl AsyncRead for CountingReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = self.inner.as_mut().poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = (buf.filled().len() - before) as u64;
+            self.bar.inc(n);
+            self.total.fetch_add(n, Ordering::Relaxed);
+        }
+        polled
+    }
+}
