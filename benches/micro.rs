@@ -201,6 +201,21 @@ fn index_json(c: &mut Criterion) {
         })
     });
     group.finish();
+    // `Store::resolve` of a tag, the hot read path of resolve_tags in the scenario bench, batched
+    // so the runtime's block_on is not what is measured.
+    let tags: Vec<String> = (0..1000).map(|i| format!("t{:05}", i * 7)).collect();
+    let mut group = c.benchmark_group("store");
+    group.throughput(Throughput::Elements(tags.len() as u64));
+    group.bench_function("resolve_1000_tags_of_10000", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for tag in &tags {
+                    black_box(ocistore::Resolver::resolve(&store, tag).await.unwrap());
+                }
+            })
+        })
+    });
+    group.finish();
     rt.block_on(store.close()).unwrap();
 }
 

@@ -47,7 +47,7 @@ pub fn validate_tag(reference: &str) -> Result<()> {
 /// grammar violation or for a digest other than `digest`.
 pub fn check_tag(reference: &str, digest: &ValidDigest) -> Result<()> {
     validate_tag(reference)?;
-    if ValidDigest::parse(reference).is_ok() && reference != digest.as_str() {
+    if ValidDigest::is_valid(reference) && reference != digest.as_str() {
         return Err(Error::InvalidReference {
             reference: reference.to_string(),
             reason: format!("a digest reference must be the content's own digest {digest}"),

@@ -22,7 +22,7 @@ pub(crate) fn resolve_reference(
     where_: &std::path::Path,
 ) -> Result<Descriptor> {
     store_core::reference::require_reference("resolve", reference)?;
-    let is_digest = ValidDigest::parse(reference).is_ok();
+    let is_digest = ValidDigest::is_valid(reference);
     if let Some(desc) = index.resolve(reference) {
         if reference == desc.digest().as_ref() {
             return Ok(descriptor::plain(&desc));

@@ -251,7 +251,7 @@ impl Repository {
     /// The tag or digest part of `reference` when it names this repository (a bare tag or
     /// digest, or `registry/name[:tag][@digest]`).
     pub(crate) fn reference_in_repo(&self, reference: &str) -> Result<String> {
-        if ValidDigest::parse(reference).is_ok() || crate::reference::is_valid_tag(reference) {
+        if ValidDigest::is_valid(reference) || crate::reference::is_valid_tag(reference) {
             return Ok(reference.to_string());
         }
         if looks_like_digest(reference) {
