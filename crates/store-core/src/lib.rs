@@ -18,6 +18,7 @@ pub mod copy;
 pub mod descriptor;
 pub mod digest;
 pub mod error;
+mod fetched;
 pub mod graph;
 pub mod manifest;
 pub mod memory;

@@ -1,7 +1,7 @@
 //! The oras-style Target trait family. Every trait is object-safe and `Send + Sync`; marker traits
 //! (`Storage`, `Target`, ...) have blanket impls, and `Arc<T>` and `&T` implement every trait `T` does.
 
-use crate::content::BoxReader;
+use crate::content::{BoxReader, Fetched};
 use crate::error::Result;
 use async_trait::async_trait;
 use oci_spec::image::Descriptor;
@@ -15,6 +15,16 @@ pub trait Fetcher: Send + Sync {
     ///
     /// Errors: `InvalidDigest` for a malformed digest, `NotFound` when the content is absent.
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader>;
+
+    /// Opens `target` like [`Fetcher::fetch`], saying whether the reader checks itself against
+    /// it (see [`Fetched`]). Stores whose readers verify as they are read override this so that
+    /// a copy into a store that hashes ([`Pusher::push_fetched`]) hashes each blob once; the
+    /// default claims nothing.
+    ///
+    /// Errors: those of [`Fetcher::fetch`].
+    async fn fetch_checked(&self, target: &Descriptor) -> Result<Fetched> {
+        Ok(Fetched::unchecked(self.fetch(target).await?))
+    }
 }
 
 /// Writes content by descriptor.
@@ -25,6 +35,16 @@ pub trait Pusher: Send + Sync {
     /// Errors: `InvalidDigest`, `AlreadyExists` (nothing written), `Mismatch` (nothing stored),
     /// `InvalidManifest` for a manifest media type whose body does not parse.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()>;
+
+    /// Stores fetched `content` like [`Pusher::push`]. A store that hashes what it stores may
+    /// skip its own hash when `content` checks itself against `expected`
+    /// ([`Fetched::checks`]), still reading it to the end before the content becomes visible,
+    /// so the guarantees of `push` hold unchanged; the default calls `push`.
+    ///
+    /// Errors: those of [`Pusher::push`].
+    async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
+        self.push(expected, content.into_reader()).await
+    }
 }
 
 /// Content that can be fetched and checked for existence.
@@ -124,11 +144,17 @@ macro_rules! forward {
             async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
                 (**self).fetch(target).await
             }
+            async fn fetch_checked(&self, target: &Descriptor) -> Result<Fetched> {
+                (**self).fetch_checked(target).await
+            }
         }
         #[async_trait]
         impl<T: Pusher + ?Sized> Pusher for $wrapper {
             async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
                 (**self).push(expected, content).await
+            }
+            async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
+                (**self).push_fetched(expected, content).await
             }
         }
         #[async_trait]

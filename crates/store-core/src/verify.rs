@@ -50,6 +50,16 @@ impl<R: AsyncRead + Unpin> VerifyReader<R> {
         self.seen
     }
 
+    /// The digest the content must hash to.
+    pub fn digest(&self) -> &ValidDigest {
+        &self.digest
+    }
+
+    /// The number of bytes the content must have.
+    pub fn expected_size(&self) -> u64 {
+        self.expected
+    }
+
     fn fail(&mut self, reason: String) -> io::Error {
         self.finished = true;
         io::Error::new(

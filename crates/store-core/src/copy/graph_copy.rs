@@ -242,17 +242,20 @@ impl<'a> Engine<'a> {
                 .await
                 .map_err(|e| (e, false)),
             None => {
-                let reader = self
+                // Checked content lets a hashing destination hash each blob once.
+                let fetched = self
                     .src
-                    .fetch(desc)
+                    .fetch_checked(desc)
                     .await
                     .map_err(|e| e.in_copy(Side::Source, "fetch"))?;
                 let failed = Arc::new(AtomicBool::new(false));
-                let reader = SourceReader {
-                    inner: reader,
-                    failed: Arc::clone(&failed),
-                };
-                self.dst.push(desc, Box::pin(reader)).await.map_err(|e| {
+                let fetched = fetched.map_reader(|inner| {
+                    Box::pin(SourceReader {
+                        inner,
+                        failed: Arc::clone(&failed),
+                    })
+                });
+                self.dst.push_fetched(desc, fetched).await.map_err(|e| {
                     // Bytes that failed to arrive, or arrived but do not match the
                     // descriptor, are the source's fault even though the push saw it.
                     let source_fault =

@@ -15,6 +15,16 @@ use store_core::{error_from_io, Error, Result};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+/// Who checks pushed content against its digest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Check {
+    /// The store hashes what it reads.
+    Hash,
+    /// The reader checks itself against this very digest and size and fails its last read
+    /// otherwise (see `store_core::content::Fetched`); the store still reads to the end.
+    Reader,
+}
+
 /// Reads `content` into memory, checking it against `digest` and `size`.
 ///
 /// Errors: `Mismatch` for short, long or wrong content; `Io` from the reader.
@@ -22,13 +32,33 @@ pub(crate) async fn read_verified(
     digest: &ValidDigest,
     size: u64,
     content: BoxReader,
+    check: Check,
 ) -> Result<Bytes> {
-    let mut reader = VerifyReader::with_digest(content, digest.clone(), size);
+    let context = || format!("reading the content of {digest}");
     let mut out = Vec::with_capacity(size.min(IN_MEMORY_LIMIT_BYTES) as usize);
-    reader
-        .read_to_end(&mut out)
-        .await
-        .map_err(|e| error_from_io(e, format!("reading the content of {digest}")))?;
+    match check {
+        Check::Hash => {
+            let mut reader = VerifyReader::with_digest(content, digest.clone(), size);
+            reader
+                .read_to_end(&mut out)
+                .await
+                .map_err(|e| error_from_io(e, context()))?;
+        }
+        Check::Reader => {
+            // One byte over tells trailing data apart even from a reader that would not.
+            content
+                .take(size.saturating_add(1))
+                .read_to_end(&mut out)
+                .await
+                .map_err(|e| error_from_io(e, context()))?;
+            if out.len() as u64 != size {
+                return Err(Error::mismatch(
+                    digest,
+                    format!("{} bytes arrived, {size} were expected", out.len()),
+                ));
+            }
+        }
+    }
     Ok(Bytes::from(out))
 }
 
@@ -45,6 +75,7 @@ pub(crate) async fn ingest_stream(
     digest: &ValidDigest,
     size: u64,
     mut content: BoxReader,
+    check: Check,
 ) -> Result<Ready> {
     blobs.prepare_dirs(Some(digest))?;
     // The guard exists before the file and before any await: a cancelled push can never leave
@@ -71,12 +102,16 @@ pub(crate) async fn ingest_stream(
         Ok(())
     });
     let mut hasher = digest.algorithm().hasher();
-    let hashing = tokio::task::spawn_blocking(move || {
-        while let Some(chunk) = hash_rx.blocking_recv() {
-            hasher.update(&chunk);
-        }
-        hasher.finish()
+    let hashing = (check == Check::Hash).then(|| {
+        tokio::task::spawn_blocking(move || {
+            while let Some(chunk) = hash_rx.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hasher.finish()
+        })
     });
+    // Without a hashing thread nobody listens: chunks go to the writer only.
+    let hash_tx = hashing.is_some().then_some(hash_tx);
 
     let mut seen: u64 = 0;
     let read_result: Result<()> = async {
@@ -101,7 +136,11 @@ pub(crate) async fn ingest_stream(
             }
             seen += buf.len() as u64;
             let chunk = buf.freeze();
-            if hash_tx.send(chunk.clone()).await.is_err() || write_tx.send(chunk).await.is_err() {
+            let hash_stopped = match &hash_tx {
+                Some(hash_tx) => hash_tx.send(chunk.clone()).await.is_err(),
+                None => false,
+            };
+            if hash_stopped || write_tx.send(chunk).await.is_err() {
                 // The writer stopped early: its own error says why.
                 break;
             }
@@ -114,9 +153,14 @@ pub(crate) async fn ingest_stream(
     let written = writer
         .await
         .map_err(|e| Error::io("staging writer", io::Error::other(e)))?;
-    let actual = hashing
-        .await
-        .map_err(|e| Error::io("hashing", io::Error::other(e)))?;
+    let actual = match hashing {
+        Some(hashing) => Some(
+            hashing
+                .await
+                .map_err(|e| Error::io("hashing", io::Error::other(e)))?,
+        ),
+        None => None,
+    };
     read_result?;
     written?;
     if seen < size {
@@ -125,13 +169,14 @@ pub(crate) async fn ingest_stream(
             format!("ended after {seen} of the expected {size} bytes"),
         ));
     }
+    // With `Check::Reader` this read is the one where the reader checks its digest.
     if has_trailing_data(&mut content).await? {
         return Err(Error::mismatch(
             digest,
             format!("trailing data after the expected {size} bytes"),
         ));
     }
-    if actual != digest.as_str() {
+    if let Some(actual) = actual.filter(|actual| actual != digest.as_str()) {
         return Err(Error::mismatch(
             digest,
             format!("the content's digest is {actual}"),

@@ -24,6 +24,7 @@ pub(crate) mod fsck;
 pub(crate) mod gc;
 pub(crate) mod in_flight;
 
+use crate::blob::ingest::Check;
 use crate::blob::publish::{Ready, Staging};
 use crate::blob::writer::{BlobWriter, CommitStaged};
 use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
@@ -40,7 +41,7 @@ use in_flight::Touches;
 use oci_spec::image::{Descriptor, MediaType};
 use std::path::Path;
 use std::sync::Arc;
-use store_core::content::BoxReader;
+use store_core::content::{BoxReader, Fetched};
 use store_core::descriptor::{self, is_manifest};
 use store_core::manifest::parse_successors;
 use store_core::{
@@ -405,9 +406,9 @@ impl StoreCore {
         }
     }
 
-    /// Pushes `content` as `expected`. The content streams without the gate; only the check
-    /// for stored content and the publish step take it (shared).
-    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+    /// Pushes `content` as `expected`, checked as `check` says. The content streams without the
+    /// gate; only the check for stored content and the publish step take it (shared).
+    async fn push(&self, expected: &Descriptor, content: BoxReader, check: Check) -> Result<()> {
         let contents = &self.contents;
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
@@ -430,7 +431,8 @@ impl StoreCore {
         }
         let blobs = contents.blobs();
         if manifest {
-            let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
+            let body =
+                blob::ingest::read_verified(&digest, expected.size(), content, check).await?;
             let media_type = expected.media_type().to_string();
             let successors = parse_successors(digest.as_str(), &media_type, &body)?;
             let ready = Ready::from_bytes(blobs, &digest, body)?;
@@ -438,10 +440,11 @@ impl StoreCore {
                 .await
         } else {
             let ready = if expected.size() <= IN_MEMORY_LIMIT_BYTES {
-                let body = blob::ingest::read_verified(&digest, expected.size(), content).await?;
+                let body =
+                    blob::ingest::read_verified(&digest, expected.size(), content, check).await?;
                 Ready::from_bytes(blobs, &digest, body)?
             } else {
-                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content).await?
+                blob::ingest::ingest_stream(blobs, &digest, expected.size(), content, check).await?
             };
             self.publish_and_record(ready, expected, None, false).await
         }
@@ -624,7 +627,18 @@ impl Pusher for Store {
     /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `Mismatch`, `InvalidManifest`,
     /// `AlreadyExists`, `Io`.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
-        self.core.push(expected, content).await
+        self.core.push(expected, content, Check::Hash).await
+    }
+
+    /// Like [`Store::push`]; content that checks itself against `expected` (a registry's
+    /// verified blob stream in a copy, say) is not hashed a second time.
+    async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
+        let check = if content.checks(expected) {
+            Check::Reader
+        } else {
+            Check::Hash
+        };
+        self.core.push(expected, content.into_reader(), check).await
     }
 }
 

@@ -4,7 +4,7 @@ use super::fetch::is_manifest_desc;
 use super::Repository;
 use async_trait::async_trait;
 use oci_spec::image::Descriptor;
-use store_core::content::BoxReader;
+use store_core::content::{BoxReader, Fetched};
 use store_core::{
     Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, Result, TagLister,
     Tagger, Untagger,
@@ -17,6 +17,14 @@ impl Fetcher for Repository {
     /// manifest is read whole first, bounded by `max_metadata_bytes`, its media type checked).
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         self.fetch_impl(target).await
+    }
+
+    /// Like [`Repository::fetch`]; every reader it returns checks itself against `target`, and
+    /// says so, so that a copy into a layout hashes each blob once.
+    async fn fetch_checked(&self, target: &Descriptor) -> Result<Fetched> {
+        let digest = store_core::descriptor::validate(target)?;
+        let reader = self.fetch_impl(target).await?;
+        Ok(Fetched::vouched(reader, digest, target.size()))
     }
 }
 
