@@ -45,6 +45,19 @@ pub trait Pusher: Send + Sync {
     async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
         self.push(expected, content.into_reader()).await
     }
+
+    /// Makes blob `desc` present by mounting it from repository `from` of the same registry
+    /// (the distribution API's cross-repository mount), without its bytes passing through the
+    /// caller. Returns `true` when mounted, `false` when the registry declined (nothing
+    /// changed: push the content instead).
+    ///
+    /// Errors: `Unsupported` for stores that cannot mount (the default); the registry's errors.
+    async fn mount_from(&self, desc: &Descriptor, from: &str) -> Result<bool> {
+        Err(crate::Error::unsupported(format!(
+            "mounting {} from {from}: this store has no cross-repository mount",
+            desc.digest()
+        )))
+    }
 }
 
 /// Content that can be fetched and checked for existence.
@@ -155,6 +168,9 @@ macro_rules! forward {
             }
             async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
                 (**self).push_fetched(expected, content).await
+            }
+            async fn mount_from(&self, desc: &Descriptor, from: &str) -> Result<bool> {
+                (**self).mount_from(desc, from).await
             }
         }
         #[async_trait]

@@ -10,8 +10,8 @@ use store_core::content::fetch_all;
 use store_core::copy::{copy, extended_copy, CopyOptions, ExtendedCopyOptions};
 use store_core::spec::Descriptor;
 use store_core::{
-    Deleter, ErrorKind, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, TagLister, Tagger,
-    Untagger,
+    Deleter, ErrorKind, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, TagLister,
+    Tagger, Untagger,
 };
 use store_remote::{Client, ClientOptions, Credential, Registry, Secret};
 
@@ -394,4 +394,109 @@ async fn expired_tokens_are_refreshed() {
         "an expired token is replaced"
     );
     assert!(Client::anonymous(ClientOptions::default()).is_ok());
+}
+
+/// A copy between two repositories of one registry mounts every blob the `mount_from` hook
+/// names a holder for, pushes only the manifest, and falls back to fetch and push where the
+/// registry declines the mount (a repository that lacks the blob): the destination is whole
+/// either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_mounts_blobs_between_repositories_and_falls_back_to_pushing() {
+    use std::sync::{Arc, Mutex};
+    use store_core::copy::CopyGraphOptions;
+    let Some(registry) = RealRegistry::start_or_skip(Auth::Anonymous) else {
+        return;
+    };
+    let client = client_for(&registry);
+    let source = repo(&client, &registry, "mount/source");
+    let manifest = push_small_image(&source, "mounted").await;
+    source.tag(&manifest, "v1").await.unwrap();
+    let blobs = store_core::content::successors(&source, &manifest)
+        .await
+        .unwrap();
+
+    for (destination, from, expect_mounts) in [
+        ("mount/by-mount", "mount/source", true),
+        ("mount/by-push", "mount/empty", false),
+    ] {
+        let dst = repo(&client, &registry, destination);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let mounted = Arc::new(Mutex::new(Vec::new()));
+        let (asked_in, mounted_in) = (Arc::clone(&asked), Arc::clone(&mounted));
+        let from = from.to_string();
+        let graph = CopyGraphOptions::default()
+            .with_mount_from(move |desc: Descriptor| {
+                asked_in.lock().unwrap().push(desc.digest().to_string());
+                let from = from.clone();
+                async move { Ok(vec![from]) }
+            })
+            .with_on_mounted(move |desc: Descriptor| {
+                mounted_in.lock().unwrap().push(desc.digest().to_string());
+                async { Ok(()) }
+            });
+        let opts = CopyOptions {
+            graph,
+            ..CopyOptions::default()
+        };
+        let root = copy(&source, "v1", &dst, "v1", &opts).await.unwrap();
+        assert_eq!(root.digest(), manifest.digest());
+        let mut asked = asked.lock().unwrap().clone();
+        asked.sort();
+        assert_eq!(
+            asked,
+            digests_of(&blobs),
+            "{destination}: asked for blobs only"
+        );
+        let mut mounted = mounted.lock().unwrap().clone();
+        mounted.sort();
+        let expected: Vec<String> = if expect_mounts {
+            digests_of(&blobs)
+        } else {
+            Vec::new()
+        };
+        assert_eq!(mounted, expected, "{destination}: mounted blobs");
+        assert_eq!(
+            graph_bytes(&dst, &manifest).await,
+            graph_bytes(&source, &manifest).await,
+            "{destination}: the copy is whole"
+        );
+        assert_eq!(dst.resolve("v1").await.unwrap().digest(), manifest.digest());
+    }
+}
+
+/// A destination without a cross-repository mount (a layout, memory) answers `Unsupported`
+/// and the copy pushes as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_with_a_mount_hook_into_a_store_that_cannot_mount_pushes() {
+    use store_core::copy::CopyGraphOptions;
+    let Some(registry) = RealRegistry::start_or_skip(Auth::Anonymous) else {
+        return;
+    };
+    let client = client_for(&registry);
+    let source = repo(&client, &registry, "mount/source");
+    let manifest = push_small_image(&source, "unmountable").await;
+    source.tag(&manifest, "v1").await.unwrap();
+    let dst = store_core::memory::MemoryStore::new();
+    let err = dst
+        .mount_from(&manifest, "mount/source")
+        .await
+        .expect_err("memory cannot mount");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let graph = CopyGraphOptions::default()
+        .with_mount_from(|_| async { Ok(vec!["mount/source".to_string()]) })
+        .with_on_mounted(|desc: Descriptor| async move {
+            panic!(
+                "nothing can be mounted into memory, yet {} was",
+                desc.digest()
+            )
+        });
+    let opts = CopyOptions {
+        graph,
+        ..CopyOptions::default()
+    };
+    copy(&source, "v1", &dst, "v1", &opts).await.unwrap();
+    assert_eq!(
+        graph_bytes(&dst, &manifest).await,
+        graph_bytes(&source, &manifest).await
+    );
 }

@@ -228,12 +228,41 @@ impl<'a> Engine<'a> {
         Ok(found)
     }
 
+    /// Whether the destination mounted blob `desc` from one of the repositories the
+    /// `mount_from` hook names, tried in order until one mounts it or the destination says it
+    /// cannot mount at all.
+    ///
+    /// Errors: the hook's, as they are; the destination's, as destination errors.
+    async fn mounted(&self, desc: &Descriptor) -> Result<bool> {
+        let Some(hook) = &self.opts.mount_from else {
+            return Ok(false);
+        };
+        if is_manifest(desc) {
+            return Ok(false);
+        }
+        for from in hook(desc.clone()).await? {
+            match self.dst.mount_from(desc, &from).await {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(false),
+                Err(e) => return Err(e.in_copy(Side::Destination, "mount")),
+            }
+        }
+        Ok(false)
+    }
+
     /// Fetches `desc` (from the cache or the source) and pushes it, between the hooks.
     async fn copy_node(&self, desc: &Descriptor) -> Result<Outcome> {
         if let Some(hook) = &self.opts.pre_copy {
             if hook(desc.clone()).await? == PreCopy::Skip {
                 return Ok(Outcome::SkippedByHook);
             }
+        }
+        if self.mounted(desc).await? {
+            if let Some(hook) = &self.opts.on_mounted {
+                hook(desc.clone()).await?;
+            }
+            return Ok(Outcome::Mounted);
         }
         let pushed = match self.cache.take(desc) {
             Some(body) => self

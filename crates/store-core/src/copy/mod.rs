@@ -74,7 +74,7 @@ pub use extended::{extended_copy, extended_copy_graph};
 pub use graph_copy::copy_graph;
 pub use options::{
     BoxFuture, CopyGraphOptions, CopyOptions, ExtendedCopyOptions, FindPredecessorsHook,
-    FindSuccessorsHook, MapRootHook, NodeHook, PreCopy, PreCopyHook, DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_METADATA_BYTES,
+    FindSuccessorsHook, MapRootHook, MountFromHook, NodeHook, PreCopy, PreCopyHook,
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_METADATA_BYTES,
 };
 pub use platform::platform_matches;

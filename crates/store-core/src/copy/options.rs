@@ -39,6 +39,14 @@ pub type PreCopyHook = Arc<dyn Fn(Descriptor) -> BoxFuture<'static, Result<PreCo
 /// pushed. An error aborts the copy and is returned as it is.
 pub type NodeHook = Arc<dyn Fn(Descriptor) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
+/// Names the repositories of the destination's registry that may already hold a blob, for a
+/// cross-repository mount (oras-go's `MountFrom`): they are tried in order through
+/// [`crate::Pusher::mount_from`] of the destination before the blob is fetched, and the blob is
+/// fetched and pushed as usual when none mounts it. Called for blobs only (manifests are always
+/// pushed). An error aborts the copy and is returned as it is.
+pub type MountFromHook =
+    Arc<dyn Fn(Descriptor) -> BoxFuture<'static, Result<Vec<String>>> + Send + Sync>;
+
 /// Finds the successors of a node, replacing [`crate::content::successors`]. The fetcher is the
 /// copy's caching view of the source: content fetched through it is fetched from the source
 /// once, kept in memory (bounded by [`CopyGraphOptions::max_metadata_bytes`]) and pushed from
@@ -99,6 +107,11 @@ pub struct CopyGraphOptions {
     pub on_copy_skipped: Option<NodeHook>,
     /// Replaces the default successor discovery. See [`FindSuccessorsHook`].
     pub find_successors: Option<FindSuccessorsHook>,
+    /// Repositories to mount blobs from instead of copying their bytes. See [`MountFromHook`].
+    pub mount_from: Option<MountFromHook>,
+    /// Called for each blob the destination mounted (instead of `post_copy`). See
+    /// [`NodeHook`].
+    pub on_mounted: Option<NodeHook>,
 }
 
 impl Default for CopyGraphOptions {
@@ -111,6 +124,8 @@ impl Default for CopyGraphOptions {
             post_copy: None,
             on_copy_skipped: None,
             find_successors: None,
+            mount_from: None,
+            on_mounted: None,
         }
     }
 }
@@ -143,6 +158,26 @@ impl CopyGraphOptions {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         self.on_copy_skipped = Some(Arc::new(move |desc| Box::pin(hook(desc))));
+        self
+    }
+
+    /// Sets [`CopyGraphOptions::mount_from`] from a closure returning a future.
+    pub fn with_mount_from<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Descriptor) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<String>>> + Send + 'static,
+    {
+        self.mount_from = Some(Arc::new(move |desc| Box::pin(hook(desc))));
+        self
+    }
+
+    /// Sets [`CopyGraphOptions::on_mounted`] from a closure returning a future.
+    pub fn with_on_mounted<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Descriptor) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.on_mounted = Some(Arc::new(move |desc| Box::pin(hook(desc))));
         self
     }
 
@@ -196,6 +231,8 @@ impl fmt::Debug for CopyGraphOptions {
             .field("post_copy", &hook_state(&self.post_copy))
             .field("on_copy_skipped", &hook_state(&self.on_copy_skipped))
             .field("find_successors", &hook_state(&self.find_successors))
+            .field("mount_from", &hook_state(&self.mount_from))
+            .field("on_mounted", &hook_state(&self.on_mounted))
             .finish()
     }
 }

@@ -16,6 +16,8 @@ use tokio::sync::watch;
 pub(crate) enum Outcome {
     /// Fetched and pushed (or the destination already had it when the push arrived).
     Copied,
+    /// Mounted by the destination from another repository; not fetched.
+    Mounted,
     /// Found in the destination; not pushed.
     Existed,
     /// `pre_copy` asked to skip it.

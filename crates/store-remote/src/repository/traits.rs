@@ -59,6 +59,14 @@ impl Pusher for Repository {
         }
         self.push_blob(expected, content).await
     }
+
+    /// Mounts blob `desc` from repository `from` of this registry (`POST
+    /// .../blobs/uploads/?mount=..&from=..`): `true` on 201; `false` when the registry answers
+    /// with an upload session instead (202), which is cancelled. See also
+    /// [`Repository::mount`], which uploads in that session.
+    async fn mount_from(&self, desc: &Descriptor, from: &str) -> Result<bool> {
+        self.try_mount(desc, from).await
+    }
 }
 
 #[async_trait]

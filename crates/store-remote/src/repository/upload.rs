@@ -50,6 +50,42 @@ impl Repository {
         from: &str,
         source: Option<ContentSource>,
     ) -> Result<()> {
+        let (digest, session) = self.request_mount(desc, from).await?;
+        let Some(session) = session else {
+            return Ok(());
+        };
+        let Some(source) = source else {
+            self.cancel(&session.location).await;
+            return Err(Error::unsupported(format!(
+                "the registry did not mount {digest} from {from}, and no content was given"
+            )));
+        };
+        let content = source().await?;
+        self.upload(session, desc, &digest, content).await
+    }
+
+    /// Mounts blob `desc` from repository `from` of the same registry: `true` when mounted,
+    /// `false` when the registry declined (the upload session it opened instead is cancelled).
+    ///
+    /// Errors: `InvalidDigest`, `InvalidReference` for a bad repository name, the registry's.
+    pub(crate) async fn try_mount(&self, desc: &Descriptor, from: &str) -> Result<bool> {
+        let (_, session) = self.request_mount(desc, from).await?;
+        match session {
+            None => Ok(true),
+            Some(session) => {
+                self.cancel(&session.location).await;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sends the mount request for `desc` from `from`: the session the registry opened when
+    /// it did not mount.
+    async fn request_mount(
+        &self,
+        desc: &Descriptor,
+        from: &str,
+    ) -> Result<(ValidDigest, Option<Session>)> {
         let digest = validate(desc)?;
         if !crate::reference::is_valid_repository(from) {
             return Err(Error::InvalidReference {
@@ -63,16 +99,7 @@ impl Repository {
             .append_pair("from", from);
         let scope = format!("{} repository:{from}:pull", self.scope("pull,push"));
         let call = crate::client::Call::new(Method::POST, url, &self.registry, scope);
-        let Some(session) = self.open_session(call).await? else {
-            return Ok(());
-        };
-        let Some(source) = source else {
-            return Err(Error::unsupported(format!(
-                "the registry did not mount {digest} from {from}, and no content was given"
-            )));
-        };
-        let content = source().await?;
-        self.upload(session, desc, &digest, content).await
+        Ok((digest, self.open_session(call).await?))
     }
 
     /// Sends the POST that opens an upload: `None` when the registry answered 201 (a mount
