@@ -26,6 +26,8 @@ pub struct Progress {
     pub copied: Arc<AtomicU64>,
     /// Blobs the destination already had.
     pub skipped: Arc<AtomicU64>,
+    /// Blobs the destination registry mounted from the source repository.
+    pub mounted: Arc<AtomicU64>,
     started: Instant,
     shown: bool,
 }
@@ -53,6 +55,7 @@ impl Progress {
             bytes: Arc::default(),
             copied: Arc::default(),
             skipped: Arc::default(),
+            mounted: Arc::default(),
             started: Instant::now(),
             shown,
         }
@@ -106,8 +109,17 @@ impl Progress {
         }
     }
 
+    /// Counts `desc` as mounted (its bytes never passed through us), and closes its bar.
+    pub fn mounted(&self, desc: &Descriptor) {
+        self.mounted.fetch_add(1, Ordering::Relaxed);
+        self.total.inc(desc.size());
+        if let Some(bar) = self.bars().remove(desc.digest().as_ref()) {
+            bar.finish_and_clear();
+        }
+    }
+
     /// Removes the bars and prints the summary line on stderr (for people; scripts read
-    /// stdout): blobs copied and skipped, bytes, time. Returns the same as JSON.
+    /// stdout): blobs copied, mounted and skipped, bytes, time. Returns the same as JSON.
     pub fn finish(&self, verb: &str) -> serde_json::Value {
         self.total.finish_and_clear();
         let _ = self.multi.clear();
@@ -115,11 +127,23 @@ impl Progress {
         let bytes = self.bytes.load(Ordering::Relaxed);
         let copied = self.copied.load(Ordering::Relaxed);
         let skipped = self.skipped.load(Ordering::Relaxed);
+        let mounted = self.mounted.load(Ordering::Relaxed);
+        let mounts = if mounted > 0 {
+            format!(", {mounted} mounted")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{verb}: {copied} blob(s) copied, {skipped} skipped, {} in {secs:.2}s",
+            "{verb}: {copied} blob(s) copied{mounts}, {skipped} skipped, {} in {secs:.2}s",
             indicatif::HumanBytes(bytes)
         );
-        serde_json::json!({"copied": copied, "skipped": skipped, "bytes": bytes, "seconds": secs})
+        serde_json::json!({
+            "copied": copied,
+            "mounted": mounted,
+            "skipped": skipped,
+            "bytes": bytes,
+            "seconds": secs
+        })
     }
 }
 

@@ -33,6 +33,33 @@ fn copy_to_a_registry_and_back_then_delete() {
     push.assert_ok();
     assert_eq!(push.json()["descriptor"]["digest"], image);
 
+    // To another repository of the same registry: the blobs are mounted, only the manifest
+    // is pushed, and the mirror resolves to the same image.
+    let mirror = format!("docker://{}/team/mirror", reg.host());
+    let mounted = run(&[
+        "--json",
+        "copy",
+        &format!("{remote}:v1"),
+        &format!("{mirror}:v1"),
+    ]);
+    mounted.assert_ok();
+    let summary = &mounted.json()["summary"];
+    assert_eq!(summary["copied"], 1, "the manifest only: {summary}");
+    assert!(
+        summary["mounted"].as_u64().unwrap() >= 2,
+        "config and layers: {summary}"
+    );
+    let manifest_size = run(&["resolve", &format!("{remote}:v1")]).json()["size"].clone();
+    assert_eq!(
+        summary["bytes"], manifest_size,
+        "only the manifest was read: {summary}"
+    );
+    assert!(mounted.stderr.contains("mounted"), "{}", mounted.stderr);
+    assert_eq!(
+        run(&["resolve", &format!("{mirror}:v1")]).json()["digest"],
+        image
+    );
+
     let tags = run(&["--json", "tags", &remote]);
     tags.assert_ok();
     assert!(

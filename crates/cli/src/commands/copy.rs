@@ -143,7 +143,27 @@ pub(super) async fn copy_cmd(global: &Global, args: CopyArgs) -> CliResult<()> {
             progress.done(&desc, false);
             async { Ok(()) }
         }
+    })
+    .with_on_mounted({
+        let progress = progress.clone();
+        move |desc| {
+            progress.mounted(&desc);
+            async { Ok(()) }
+        }
     });
+    // Between two repositories of one registry, blobs are mounted rather than copied.
+    let graph = match (&src_loc, &dst_loc) {
+        (Location::Registry(from), Location::Registry(to))
+            if from.host() == to.host() && from.repository != to.repository =>
+        {
+            let repository = from.repository.clone();
+            graph.with_mount_from(move |_| {
+                let repository = repository.clone();
+                async move { Ok(vec![repository]) }
+            })
+        }
+        _ => graph,
+    };
     let copied = if args.referrers {
         let options = ExtendedCopyOptions {
             graph,
