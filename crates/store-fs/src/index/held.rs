@@ -15,8 +15,8 @@ use store_core::digest::ValidDigest;
 enum Extra {
     /// Nothing.
     None,
-    /// Only a `ref.name` annotation (possibly empty).
-    RefName(Box<str>),
+    /// Only a `ref.name` annotation (possibly empty), shared with the tag it names.
+    RefName(Arc<str>),
     /// Anything else: the whole descriptor.
     Full(Box<Descriptor>),
 }
@@ -66,6 +66,15 @@ impl Held {
     /// The JSON the entry was read from, if it was read.
     pub(crate) fn raw(&self) -> Option<&Bytes> {
         self.raw.as_ref()
+    }
+
+    /// The `ref.name` annotation when it is `name`, shared, so that the tag `name` need not be
+    /// a second copy of it.
+    pub(crate) fn shared_ref_name(&self, name: &str) -> Option<&Arc<str>> {
+        match &self.extra {
+            Extra::RefName(shared) if **shared == *name => Some(shared),
+            _ => None,
+        }
     }
 
     /// The `ref.name` annotation as written (possibly empty), if there is one.
