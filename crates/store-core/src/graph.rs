@@ -9,9 +9,10 @@ use crate::content::successors;
 use crate::error::{Error, ErrorKind, Result};
 use crate::traits::Fetcher;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use oci_spec::image::Descriptor;
+use oci_spec::image::{Descriptor, Digest, MediaType};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// How many manifests [`MemoryGraph::index_all`] fetches at once.
 pub const INDEX_CONCURRENCY: usize = 16;
@@ -21,12 +22,64 @@ pub const INDEX_CONCURRENCY: usize = 16;
 type Hasher = foldhash::fast::RandomState;
 
 /// The maps share what they repeat: a digest is one `Arc<str>` whatever map names it, and a
-/// descriptor listed by many manifests (a shared config or layer) one `Arc<Descriptor>`.
+/// descriptor listed by many manifests (a shared config or layer) one `Arc<Descriptor>`. A node
+/// recorded with a plain descriptor (media type, digest and size: every `index.json` root) keeps
+/// only its media type and size, its digest being its key: a whole descriptor costs about 400
+/// bytes, and a layout may hold hundreds of thousands of nodes.
 #[derive(Debug, Default)]
 struct GraphState {
-    nodes: HashMap<Arc<str>, Arc<Descriptor>, Hasher>,
-    successors: HashMap<Arc<str>, Box<[Arc<Descriptor>]>, Hasher>,
+    nodes: HashMap<Arc<str>, NodeRecord, Hasher>,
     predecessors: HashMap<Arc<str>, Parents, Hasher>,
+    /// The media types of plain nodes, each once: a node names its own by position.
+    media_types: Vec<MediaType>,
+}
+
+/// How many media types plain nodes name by position; a node of yet another type keeps its
+/// whole descriptor. A store holds a handful (manifests, indexes, configs, layers, artifacts).
+const MEDIA_TYPES: usize = 256;
+
+/// A present node: the descriptor it was recorded with, and its successors as its body lists
+/// them.
+#[derive(Debug)]
+struct NodeRecord {
+    desc: NodeDesc,
+    successors: Box<[Arc<Descriptor>]>,
+}
+
+/// The descriptor a node was recorded with, its digest left out (it is the node's key).
+#[derive(Debug)]
+enum NodeDesc {
+    /// Its media type by position in [`GraphState::media_types`].
+    Plain {
+        media_type: u32,
+        size: u64,
+    },
+    Full(Arc<Descriptor>),
+}
+
+impl NodeDesc {
+    /// The descriptor of the node with digest `key` (`media_types` of its graph); `None` only if
+    /// the key no longer parses as a digest, which cannot happen: it was taken from a
+    /// descriptor's.
+    fn descriptor(&self, key: &str, media_types: &[MediaType]) -> Option<Descriptor> {
+        match self {
+            NodeDesc::Plain { media_type, size } => {
+                let digest = Digest::from_str(key).ok()?;
+                let media_type = media_types.get(*media_type as usize)?.clone();
+                Some(Descriptor::new(media_type, *size, digest))
+            }
+            NodeDesc::Full(desc) => Some(Descriptor::clone(desc)),
+        }
+    }
+}
+
+/// Whether `desc` has nothing but media type, digest and size.
+fn is_plain(desc: &Descriptor) -> bool {
+    desc.urls().is_none()
+        && desc.annotations().is_none()
+        && desc.platform().is_none()
+        && desc.artifact_type().is_none()
+        && desc.data().is_none()
 }
 
 /// The nodes listing one digest, with the last descriptor one of them listed it with (which
@@ -38,15 +91,40 @@ struct Parents {
 }
 
 impl GraphState {
-    /// `digest` as the maps already hold it, or a new one.
-    fn key(&self, digest: &str) -> Arc<str> {
+    /// `digest` as the maps already hold it.
+    fn existing_key(&self, digest: &str) -> Option<Arc<str>> {
         if let Some((key, _)) = self.nodes.get_key_value(digest) {
-            return Arc::clone(key);
+            return Some(Arc::clone(key));
         }
         if let Some((key, _)) = self.predecessors.get_key_value(digest) {
-            return Arc::clone(key);
+            return Some(Arc::clone(key));
         }
-        Arc::from(digest)
+        None
+    }
+
+    /// The position of `media_type` in [`GraphState::media_types`], added if new; `None` when
+    /// there are too many.
+    fn media_type_id(&mut self, media_type: &MediaType) -> Option<u32> {
+        if let Some(at) = self.media_types.iter().position(|m| m == media_type) {
+            return u32::try_from(at).ok();
+        }
+        if self.media_types.len() >= MEDIA_TYPES {
+            return None;
+        }
+        self.media_types.push(media_type.clone());
+        u32::try_from(self.media_types.len() - 1).ok()
+    }
+
+    /// The descriptor of the present node `key`.
+    fn descriptor(&self, key: &str) -> Option<Descriptor> {
+        let record = self.nodes.get(key)?;
+        record.desc.descriptor(key, &self.media_types)
+    }
+
+    /// `digest` as the maps already hold it, or a new one.
+    fn key(&self, digest: &str) -> Arc<str> {
+        self.existing_key(digest)
+            .unwrap_or_else(|| Arc::from(digest))
     }
 }
 
@@ -76,27 +154,51 @@ impl MemoryGraph {
     /// Records `node` with the successors its body lists (replacing any earlier record of it).
     /// The first descriptor a node is recorded with is kept.
     pub fn insert(&self, node: &Descriptor, successors: Vec<Descriptor>) {
+        self.insert_keyed(None, node, successors);
+    }
+
+    /// [`MemoryGraph::insert`], with the node's digest already made into a key (`None`: make
+    /// one), so that the walk's set of visited digests and the graph share one string.
+    fn insert_keyed(&self, key: Option<Arc<str>>, node: &Descriptor, successors: Vec<Descriptor>) {
         let mut seen = HashSet::new();
         let successors: Vec<Descriptor> = successors
             .into_iter()
             .filter(|s| seen.insert(s.digest().to_string()))
             .collect();
         let mut state = self.write();
-        let key = state.key(node.digest().as_ref());
-        if !state.nodes.contains_key(&key) {
-            let shared = state
-                .predecessors
-                .get(&key)
-                .and_then(|parents| parents.listed_as.clone())
-                .filter(|listed| **listed == *node)
-                .unwrap_or_else(|| Arc::new(node.clone()));
-            state.nodes.insert(Arc::clone(&key), shared);
-        }
-        if let Some(old) = state.successors.remove(&key) {
-            for child in old.iter() {
-                if !seen.contains(child.digest().as_ref()) {
-                    unlink(&mut state.predecessors, child.digest().as_ref(), &key);
-                }
+        let digest = node.digest().as_ref();
+        let key = match (state.existing_key(digest), key) {
+            (Some(existing), _) => existing,
+            (None, Some(key)) if *key == *digest => key,
+            (None, _) => Arc::from(digest),
+        };
+        let (desc, old) = match state.nodes.remove(&key) {
+            Some(record) => (record.desc, record.successors),
+            None => {
+                let plain = match is_plain(node) {
+                    true => state.media_type_id(node.media_type()),
+                    false => None,
+                };
+                let desc = if let Some(media_type) = plain {
+                    NodeDesc::Plain {
+                        media_type,
+                        size: node.size(),
+                    }
+                } else {
+                    let shared = state
+                        .predecessors
+                        .get(&key)
+                        .and_then(|parents| parents.listed_as.clone())
+                        .filter(|listed| **listed == *node)
+                        .unwrap_or_else(|| Arc::new(node.clone()));
+                    NodeDesc::Full(shared)
+                };
+                (desc, Box::default())
+            }
+        };
+        for child in old.iter() {
+            if !seen.contains(child.digest().as_ref()) {
+                unlink(&mut state.predecessors, child.digest().as_ref(), &key);
             }
         }
         let mut stored = Vec::with_capacity(successors.len());
@@ -114,7 +216,11 @@ impl MemoryGraph {
             parents.set.insert(Arc::clone(&key));
             stored.push(shared);
         }
-        state.successors.insert(key, stored.into_boxed_slice());
+        let record = NodeRecord {
+            desc,
+            successors: stored.into_boxed_slice(),
+        };
+        state.nodes.insert(key, record);
     }
 
     /// Fetches `node`'s successors through `fetcher` (for manifest media types) and records it.
@@ -147,7 +253,13 @@ impl MemoryGraph {
         fetcher: &(impl Fetcher + ?Sized),
         roots: &[Descriptor],
     ) -> Result<()> {
-        self.index_reachable(fetcher, roots, false).await.map(drop)
+        let roots: Vec<(Arc<str>, Descriptor)> = roots
+            .iter()
+            .map(|root| (Arc::from(root.digest().as_ref()), root.clone()))
+            .collect();
+        self.index_reachable(fetcher, roots.into_iter(), false)
+            .await
+            .map(drop)
     }
 
     /// As [`MemoryGraph::index_all_many`], but a node whose content cannot be fetched or parsed
@@ -159,7 +271,28 @@ impl MemoryGraph {
         fetcher: &(impl Fetcher + ?Sized),
         roots: &[Descriptor],
     ) -> Vec<(Descriptor, Error)> {
-        self.index_reachable(fetcher, roots, true)
+        let roots = roots
+            .iter()
+            .map(|root| (Arc::from(root.digest().as_ref()), root.clone()));
+        self.index_roots_tolerant(fetcher, roots.collect::<Vec<_>>())
+            .await
+    }
+
+    /// As [`MemoryGraph::index_all_many_tolerant`], with the roots made one at a time as the
+    /// walk takes them, so that a large index never holds them all at once, each with its digest
+    /// as a string the caller holds already: the graph keeps the node under that string rather
+    /// than a copy of its own (a root whose string is not its digest gets a copy). Never fails;
+    /// returns each skipped node with its error, in no particular order.
+    pub async fn index_roots_tolerant<I>(
+        &self,
+        fetcher: &(impl Fetcher + ?Sized),
+        roots: I,
+    ) -> Vec<(Descriptor, Error)>
+    where
+        I: IntoIterator<Item = (Arc<str>, Descriptor)>,
+        I::IntoIter: Send,
+    {
+        self.index_reachable(fetcher, roots.into_iter(), true)
             .await
             .unwrap_or_default()
     }
@@ -169,36 +302,33 @@ impl MemoryGraph {
     async fn index_reachable(
         &self,
         fetcher: &(impl Fetcher + ?Sized),
-        roots: &[Descriptor],
+        roots: impl Iterator<Item = (Arc<str>, Descriptor)> + Send,
         tolerant: bool,
     ) -> Result<Vec<(Descriptor, Error)>> {
         let mut skipped = Vec::new();
-        let mut visited: HashSet<String> = HashSet::new();
+        // The digests taken into the walk, as the keys the graph then holds them under.
+        let visited: Mutex<HashSet<Arc<str>, Hasher>> = Mutex::default();
         {
-            // Room for the roots at least: growing the maps one rehash at a time costs more.
+            // Room for the roots: growing the maps one rehash at a time costs more, and at its
+            // peak a growth holds both the old table and the new.
+            let (low, high) = roots.size_hint();
+            let at_least = high.unwrap_or(low);
             let mut state = self.write();
-            state.nodes.reserve(roots.len());
-            state.successors.reserve(roots.len());
-            state.predecessors.reserve(roots.len());
+            state.nodes.reserve(at_least);
+            state.predecessors.reserve(at_least.min(1024));
         }
-        let mut first: Vec<&Descriptor> = Vec::new();
-        {
-            let state = self.read();
-            for root in roots {
-                let key = root.digest().to_string();
-                if !state.nodes.contains_key(key.as_str()) && visited.insert(key) {
-                    first.push(root);
-                }
-            }
-        }
+        let first = Unvisited {
+            graph: self,
+            visited: &visited,
+            roots,
+        };
         let mut frontier = self
-            .index_round(fetcher, &first, tolerant, &mut visited, &mut skipped)
+            .index_round(fetcher, first, tolerant, &visited, &mut skipped)
             .await?;
         while !frontier.is_empty() {
             let round = std::mem::take(&mut frontier);
-            let round: Vec<&Descriptor> = round.iter().collect();
             frontier = self
-                .index_round(fetcher, &round, tolerant, &mut visited, &mut skipped)
+                .index_round(fetcher, round.into_iter(), tolerant, &visited, &mut skipped)
                 .await?;
         }
         Ok(skipped)
@@ -210,48 +340,42 @@ impl MemoryGraph {
     async fn index_round(
         &self,
         fetcher: &(impl Fetcher + ?Sized),
-        round: &[&Descriptor],
+        round: impl Iterator<Item = (Arc<str>, Descriptor)> + Send,
         tolerant: bool,
-        visited: &mut HashSet<String>,
+        visited: &Mutex<HashSet<Arc<str>, Hasher>>,
         skipped: &mut Vec<(Descriptor, Error)>,
-    ) -> Result<Vec<Descriptor>> {
+    ) -> Result<Vec<(Arc<str>, Descriptor)>> {
         type Outcome = std::result::Result<Vec<Descriptor>, Option<Error>>;
         let mut next = Vec::new();
-        // By position, not by reference: a closure taking `&Descriptor` would have to be
-        // general over every lifetime, which the `Send` check of callers' futures rejects.
-        let mut results = stream::iter(0..round.len())
-            .map(|i| async move {
-                let node = round[i];
-                let outcome: Result<Outcome> = match successors(fetcher, node).await {
+        let mut results = stream::iter(round)
+            .map(|(key, node)| async move {
+                let outcome: Result<Outcome> = match successors(fetcher, &node).await {
                     Ok(children) => Ok(Ok(children)),
                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err(None)),
                     Err(e) if tolerant => Ok(Err(Some(e))),
                     Err(e) => Err(e),
                 };
-                outcome.map(|outcome| (node, outcome))
+                outcome.map(|outcome| (key, node, outcome))
             })
             .buffer_unordered(INDEX_CONCURRENCY);
-        while let Some((node, children)) = results.try_next().await? {
+        while let Some((key, node, children)) = results.try_next().await? {
             let children = match children {
                 Ok(children) => children,
                 Err(None) => continue,
                 Err(Some(e)) => {
-                    skipped.push((node.clone(), e));
+                    skipped.push((node, e));
                     continue;
                 }
             };
-            {
-                let state = self.read();
-                for child in &children {
-                    if !state.nodes.contains_key(child.digest().as_ref())
-                        && !visited.contains(child.digest().as_ref())
-                    {
-                        visited.insert(child.digest().to_string());
-                        next.push(child.clone());
+            for child in &children {
+                let digest = child.digest().as_ref();
+                if !self.contains(digest) {
+                    if let Some(child_key) = take(visited, digest, None) {
+                        next.push((child_key, child.clone()));
                     }
                 }
             }
-            self.insert(node, children);
+            self.insert_keyed(Some(key), &node, children);
         }
         Ok(next)
     }
@@ -264,12 +388,7 @@ impl MemoryGraph {
             .get(node.digest().as_ref())
             .map(|parents| {
                 let mut out = Vec::with_capacity(parents.set.len());
-                out.extend(
-                    parents
-                        .set
-                        .iter()
-                        .filter_map(|key| state.nodes.get(key).map(|d| Descriptor::clone(d))),
-                );
+                out.extend(parents.set.iter().filter_map(|key| state.descriptor(key)));
                 out
             })
             .unwrap_or_default()
@@ -278,15 +397,18 @@ impl MemoryGraph {
     /// The successors recorded for the node with `digest`, as its body lists them; `None` when the
     /// node is not present.
     pub fn successors(&self, digest: &str) -> Option<Vec<Descriptor>> {
-        self.read()
-            .successors
-            .get(digest)
-            .map(|list| list.iter().map(|d| Descriptor::clone(d)).collect())
+        self.read().nodes.get(digest).map(|record| {
+            record
+                .successors
+                .iter()
+                .map(|d| Descriptor::clone(d))
+                .collect()
+        })
     }
 
     /// The descriptor the node with `digest` was recorded with.
     pub fn get(&self, digest: &str) -> Option<Descriptor> {
-        self.read().nodes.get(digest).map(|d| Descriptor::clone(d))
+        self.read().descriptor(digest)
     }
 
     /// Whether the node with `digest` is present.
@@ -300,17 +422,14 @@ impl MemoryGraph {
         let key = node.digest().as_ref();
         let mut state = self.write();
         let mut danglings = Vec::new();
-        if let Some(children) = state.successors.remove(key) {
-            for child in children.iter() {
+        if let Some(record) = state.nodes.remove(key) {
+            for child in record.successors.iter() {
                 let child_key = child.digest().as_ref();
                 if unlink(&mut state.predecessors, child_key, key) {
-                    if let Some(present) = state.nodes.get(child_key) {
-                        danglings.push(Descriptor::clone(present));
-                    }
+                    danglings.extend(state.descriptor(child_key));
                 }
             }
         }
-        state.nodes.remove(key);
         danglings
     }
 
@@ -321,10 +440,11 @@ impl MemoryGraph {
 
     /// Every present node's descriptor.
     pub fn nodes(&self) -> Vec<Descriptor> {
-        self.read()
+        let state = self.read();
+        state
             .nodes
-            .values()
-            .map(|d| Descriptor::clone(d))
+            .iter()
+            .filter_map(|(key, record)| record.desc.descriptor(key, &state.media_types))
             .collect()
     }
 
@@ -342,6 +462,50 @@ impl MemoryGraph {
     pub fn clear(&self) {
         *self.write() = GraphState::default();
     }
+}
+
+/// The roots a walk has yet to index, each with its key (see [`take`]). A type rather than a
+/// `filter_map` closure: a closure taking a reference would have to be general over every
+/// lifetime, which the `Send` check of callers' futures rejects.
+struct Unvisited<'a, I> {
+    graph: &'a MemoryGraph,
+    visited: &'a Mutex<HashSet<Arc<str>, Hasher>>,
+    roots: I,
+}
+
+impl<I: Iterator<Item = (Arc<str>, Descriptor)>> Iterator for Unvisited<'_, I> {
+    type Item = (Arc<str>, Descriptor);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        for (key, root) in self.roots.by_ref() {
+            let digest = root.digest().as_ref();
+            if self.graph.contains(digest) {
+                continue;
+            }
+            if let Some(key) = take(self.visited, digest, Some(key)) {
+                return Some((key, root));
+            }
+        }
+        None
+    }
+}
+
+/// Takes `digest` into the walk unless `visited` has it; returns the key to hold it under:
+/// `key` when it spells `digest`, else a new one.
+fn take(
+    visited: &Mutex<HashSet<Arc<str>, Hasher>>,
+    digest: &str,
+    key: Option<Arc<str>>,
+) -> Option<Arc<str>> {
+    let mut visited = visited.lock().unwrap_or_else(|p| p.into_inner());
+    if visited.contains(digest) {
+        return None;
+    }
+    let key = key
+        .filter(|key| **key == *digest)
+        .unwrap_or_else(|| Arc::from(digest));
+    visited.insert(Arc::clone(&key));
+    Some(key)
 }
 
 /// Removes `parent` from `child`'s predecessor set; returns true when the set became empty (and

@@ -29,12 +29,17 @@ impl ParsedIndex {
     /// Errors: `InvalidLayout` naming `name` for empty bytes, bytes that are not a JSON object,
     /// or an entry that is not a descriptor with a supported digest.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<ParsedIndex> {
-        codec::parse_index(Path::new(name), bytes).map(ParsedIndex)
+        let bytes = bytes::Bytes::copy_from_slice(bytes);
+        codec::parse_index(Path::new(name), &bytes).map(ParsedIndex)
     }
 
     /// The entries as written, as descriptors (with their `ref.name` annotations).
     pub fn descriptors(&self) -> Vec<Descriptor> {
-        self.0.entries.iter().map(|e| (*e.desc).clone()).collect()
+        self.0
+            .entries
+            .iter()
+            .filter_map(|e| e.held.descriptor())
+            .collect()
     }
 
     /// The entries keyed as the merge keys them.
@@ -62,7 +67,7 @@ impl KeyedEntries {
 /// References removed by [`IndexModel::forget_digest`], to put back with
 /// [`IndexModel::restore`].
 #[derive(Debug, Default)]
-pub struct Forgotten(Vec<(String, Descriptor, Option<std::sync::Arc<str>>)>);
+pub struct Forgotten(Vec<crate::index::state::Removed>);
 
 impl Forgotten {
     /// Whether nothing was removed.
@@ -93,7 +98,7 @@ impl IndexModel {
         doc.0
             .entries
             .iter()
-            .map(|entry| store_core::descriptor::plain(&entry.desc))
+            .filter_map(|entry| entry.held.plain())
             .collect()
     }
 
@@ -139,9 +144,7 @@ impl IndexModel {
 
     /// Removes `reference`; returns what it pointed at.
     pub fn untag(&self, reference: &str) -> Option<Descriptor> {
-        self.0
-            .untag(reference)
-            .and_then(|undo| undo.previous().cloned())
+        self.0.untag(reference).and_then(|undo| undo.previous())
     }
 
     /// Removes every reference to `digest`; returns what was removed.

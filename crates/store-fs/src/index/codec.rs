@@ -2,11 +2,14 @@
 //! and descriptors written the way the image spec spells them.
 //!
 //! Entries loaded from disk are kept as raw JSON so that a load-and-save keeps every field
-//! (oci-spec would rename `os.version`, drop unknown fields and reorder annotations).
+//! (oci-spec would rename `os.version`, drop unknown fields and reorder annotations): each as a
+//! slice of the bytes read, which the caller keeps anyway, rather than a copy.
 
+use super::held::Held;
+use bytes::Bytes;
 use oci_spec::image::Descriptor;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::fmt;
@@ -37,13 +40,12 @@ pub(crate) fn check_index_size(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// One `index.json` entry: the descriptor for the API and its JSON as it was read, compact
-/// (one string rather than a parsed tree: a tree costs about ten times the text).
+/// One `index.json` entry: its descriptor, compact, with its JSON as it was read (a slice of the
+/// file's bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedEntry {
     /// Shared with the in-memory index, which holds it under the entry's digest and tag.
-    pub(crate) desc: Arc<Descriptor>,
-    pub(crate) raw: Arc<str>,
+    pub(crate) held: Arc<Held>,
 }
 
 /// A parsed `index.json`: its top-level fields other than `manifests`, and its entries.
@@ -51,6 +53,41 @@ pub(crate) struct LoadedEntry {
 pub(crate) struct IndexDocument {
     pub(crate) top: Map<String, Value>,
     pub(crate) entries: Vec<LoadedEntry>,
+}
+
+/// The entries of a parsed `index.json`, plain, one at a time: the roots of its graph. A type
+/// rather than a `filter_map` closure: a closure taking a reference would have to be general over
+/// every lifetime, which the `Send` check of the stores' futures rejects.
+pub(crate) struct PlainRoots {
+    doc: Arc<IndexDocument>,
+    next: usize,
+}
+
+impl PlainRoots {
+    /// The roots of `doc`, first to last.
+    pub(crate) fn new(doc: Arc<IndexDocument>) -> PlainRoots {
+        PlainRoots { doc, next: 0 }
+    }
+}
+
+impl Iterator for PlainRoots {
+    /// The root with its digest, shared with the index.
+    type Item = (Arc<str>, Descriptor);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(entry) = self.doc.entries.get(self.next) {
+            self.next += 1;
+            if let Some(plain) = entry.held.plain() {
+                return Some((Arc::clone(entry.held.digest()), plain));
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // One root per entry left at most: every entry has a plain form, but nothing promises it.
+        (0, Some(self.doc.entries.len().saturating_sub(self.next)))
+    }
 }
 
 fn invalid(path: &Path, reason: String) -> Error {
@@ -66,7 +103,7 @@ fn invalid(path: &Path, reason: String) -> Error {
 ///
 /// Errors: `InvalidLayout` naming the path for an empty file, bytes that are not a JSON object,
 /// or an entry that is not a descriptor with a supported digest (naming its position and digest).
-pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<IndexDocument> {
+pub(crate) fn parse_index(path: &Path, bytes: &Bytes) -> Result<IndexDocument> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid(path, "index.json is empty".into()));
     }
@@ -76,6 +113,7 @@ pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<IndexDocument> {
         &mut deserializer,
         TopVisitor {
             path,
+            bytes,
             failure: &failure,
         },
     )
@@ -90,6 +128,8 @@ pub(crate) fn parse_index(path: &Path, bytes: &[u8]) -> Result<IndexDocument> {
 /// JSON) goes to `failure`, the serde error carrying no more than that something failed.
 struct TopVisitor<'a> {
     path: &'a Path,
+    /// What is parsed: entries are slices of it.
+    bytes: &'a Bytes,
     failure: &'a RefCell<Option<Error>>,
 }
 
@@ -118,6 +158,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
             if key == "manifests" {
                 let seed = EntriesSeed {
                     path: self.path,
+                    bytes: self.bytes,
                     failure: self.failure,
                 };
                 entries = map.next_value_seed(seed)?;
@@ -162,6 +203,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
 /// parsed tree dropped) before the next is read.
 struct EntriesSeed<'a> {
     path: &'a Path,
+    bytes: &'a Bytes,
     failure: &'a RefCell<Option<Error>>,
 }
 
@@ -204,7 +246,8 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
         mut seq: A,
     ) -> std::result::Result<Self::Value, A::Error> {
         let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(raw) = seq.next_element::<Value>()? {
+        while let Some(raw) = seq.next_element::<&RawValue>()? {
+            let raw = slice_of(self.bytes, raw.get());
             let entry = loaded_entry(self.path, entries.len(), raw).map_err(|e| self.fail(e))?;
             entries.push(entry);
         }
@@ -237,15 +280,26 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
     }
 }
 
-/// The entry at `position` of `manifests`, checked to be a descriptor with a supported digest.
+/// `text`, which the parser borrowed from `bytes`, as a slice of them (shared, not copied).
+fn slice_of(bytes: &Bytes, text: &str) -> Bytes {
+    let start = (text.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+    match start.checked_add(text.len()) {
+        Some(end) if end <= bytes.len() => bytes.slice(start..end),
+        // A parser that copied what it borrows: a copy of our own is as good.
+        _ => Bytes::copy_from_slice(text.as_bytes()),
+    }
+}
+
+/// The entry at `position` of `manifests`, whose JSON is `raw`, checked to be a descriptor with
+/// a supported digest.
 ///
 /// Errors: `InvalidLayout` naming the position and the digest it spells.
-fn loaded_entry(path: &Path, position: usize, raw: Value) -> Result<LoadedEntry> {
-    let text = serde_json::to_string(&raw).unwrap_or_default();
-    let desc: Descriptor = match Descriptor::deserialize(&raw) {
+fn loaded_entry(path: &Path, position: usize, raw: Bytes) -> Result<LoadedEntry> {
+    let desc: Descriptor = match serde_json::from_slice(&raw) {
         Ok(desc) => desc,
         Err(e) => {
-            let digest_text = raw
+            let value: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+            let digest_text = value
                 .get("digest")
                 .and_then(Value::as_str)
                 .unwrap_or("(none)");
@@ -258,26 +312,7 @@ fn loaded_entry(path: &Path, position: usize, raw: Value) -> Result<LoadedEntry>
     ValidDigest::from_digest(desc.digest())
         .map_err(|e| invalid(path, format!("manifests[{position}]: {e}")))?;
     Ok(LoadedEntry {
-        desc: Arc::new(desc),
-        raw: text.into(),
-    })
-}
-
-/// The `ref.name` annotation of an entry, if set and non-empty.
-pub(crate) fn ref_name(desc: &Descriptor) -> Option<&str> {
-    desc.annotations()
-        .as_ref()
-        .and_then(|a| a.get(REF_NAME))
-        .map(String::as_str)
-        .filter(|name| !name.is_empty())
-}
-
-/// The tag an entry carries: its `ref.name` (see [`ref_name`]) unless that spells the digest of
-/// other content. A digest lookup must never land on another entry, so such a name is no tag:
-/// the entry is kept as written, keyed and resolved by its own digest only.
-pub(crate) fn tag_name(desc: &Descriptor) -> Option<&str> {
-    ref_name(desc).filter(|name| {
-        ValidDigest::parse(name).is_err() || *name == desc.digest().to_string().as_str()
+        held: Arc::new(Held::new(desc, Some(raw))),
     })
 }
 
@@ -392,11 +427,15 @@ mod tests {
             b"[]",
             br#"{"manifests":{}}"#,
         ] {
-            let err = parse_index(p, bad).unwrap_err();
+            let err = parse_index(p, &Bytes::copy_from_slice(bad)).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidLayout);
             assert!(err.to_string().contains("/l/index.json"), "{err}");
         }
-        let doc = parse_index(p, br#"{"schemaVersion":2,"manifests":null}"#).unwrap();
+        let doc = parse_index(
+            p,
+            &Bytes::from_static(br#"{"schemaVersion":2,"manifests":null}"#),
+        )
+        .unwrap();
         assert!(doc.entries.is_empty());
     }
 
@@ -406,11 +445,11 @@ mod tests {
         let body = format!(
             r#"{{"manifests":[{{"mediaType":"a/b","digest":"{D}","size":0}},{{"mediaType":"a/b","digest":"sha1:abc","size":1}}]}}"#
         );
-        let err = parse_index(p, body.as_bytes()).unwrap_err();
+        let err = parse_index(p, &Bytes::from(body.to_owned())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidLayout);
         assert!(err.to_string().contains("manifests[1]"), "{err}");
         let body = r#"{"manifests":[{"mediaType":"a/b","digest":"sha256:xyz","size":-1}]}"#;
-        let err = parse_index(p, body.as_bytes()).unwrap_err();
+        let err = parse_index(p, &Bytes::from(body.to_owned())).unwrap_err();
         assert!(err.to_string().contains("sha256:xyz"), "{err}");
     }
 
@@ -420,11 +459,11 @@ mod tests {
         let body = format!(
             r#"{{"schemaVersion":2,"x-extra":{{"k":1}},"annotations":{{"a":"b"}},"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D}","size":0,"platform":{{"architecture":"amd64","os":"windows","os.version":"10.0.17763.1","os.features":["win32k"]}},"annotations":{{"io.containerd.image.name":"x:1","{REF_NAME}":"v1"}},"x-unknown":true}}]}}"#
         );
-        let doc = parse_index(p, body.as_bytes()).unwrap();
+        let doc = parse_index(p, &Bytes::from(body.to_owned())).unwrap();
         let entries = doc
             .entries
             .iter()
-            .map(|e| serde_json::from_str(&e.raw).unwrap())
+            .map(|e| serde_json::from_slice(e.held.raw().unwrap()).unwrap())
             .collect();
         let out = encode_index(&doc.top, entries);
         let again: Value = serde_json::from_slice(&out).unwrap();

@@ -4,23 +4,25 @@
 //! ours unchanged since base → theirs; theirs unchanged → ours; both changed → ours (we write
 //! last). An untagged entry whose digest is tagged in the result is dropped, as a save would.
 
-use super::codec::{tag_name, IndexDocument};
+use super::codec::IndexDocument;
 use super::state::{Entries, EntryText};
 use std::collections::{BTreeSet, HashSet};
 
 /// Keys an `index.json` document's entries the way the in-memory index does: by their tag (see
-/// [`tag_name`]) when they carry one, else by digest. Later duplicates win.
+/// [`super::held::Held::tag_name`]) when they carry one, else by digest. Later duplicates win.
 pub(crate) fn keyed(doc: &IndexDocument) -> Entries {
     let mut out = Entries::new();
     for entry in &doc.entries {
-        let (key, untagged) = match tag_name(&entry.desc) {
+        let held = &entry.held;
+        let (key, untagged) = match held.tag_name() {
             Some(name) => (name.to_string(), false),
-            None => (entry.desc.digest().to_string(), true),
+            None => (held.digest().to_string(), true),
         };
         let text = EntryText {
-            json: entry.raw.clone(),
+            // Every loaded entry was read from its JSON.
+            json: held.raw().cloned().unwrap_or_default(),
             untagged,
-            digest: entry.desc.digest().as_ref().into(),
+            digest: std::sync::Arc::clone(held.digest()),
         };
         out.insert(key, text);
     }

@@ -1,24 +1,32 @@
 //! What `index.json` says, held in memory: references (tags and digest entries) for lookups, and
-//! beside them the entries to write, already serialised, so that a write costs a concatenation
-//! rather than a rebuild of every entry.
+//! beside them the entries to write, each as the JSON it is written as, so that a write costs a
+//! concatenation rather than a rebuild of every entry.
 //!
 //! Entries read from disk keep their JSON as written (other tools' fields and annotations, the
-//! spec's `os.version` spelling); a caller's change to a reference replaces that with the
-//! caller's descriptor.
+//! spec's `os.version` spelling): a slice of the `index.json` bytes they were read from, not a
+//! copy; a caller's change to a reference replaces that with the caller's descriptor.
+//!
+//! Everything is held compactly, as a layout may hold hundreds of thousands of entries: one
+//! [`Held`] per entry shared by its digest and its tag, each digest one string whatever names it,
+//! and no second copy of an entry's JSON where the bytes read already hold it.
 
 use super::codec::{self, descriptor_json, with_ref_name, IndexDocument};
+use super::held::Held;
+use bytes::Bytes;
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
-use store_core::descriptor::without_ref_name;
-use store_core::resolver::MemoryResolver;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The hasher of the digest map: foldhash, several times faster than SipHash on digests.
+type Hasher = foldhash::fast::RandomState;
 
 /// One entry of `index.json`, serialised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EntryText {
-    /// The entry's compact JSON.
-    pub(crate) json: Arc<str>,
+    /// The entry's JSON.
+    pub(crate) json: Bytes,
     /// Whether it is an untagged entry (keyed by its own digest, no `ref.name`).
     pub(crate) untagged: bool,
     /// The digest it names.
@@ -30,7 +38,7 @@ impl EntryText {
     #[cfg(test)]
     pub(crate) fn new(value: &Value, untagged: bool) -> EntryText {
         EntryText {
-            json: serde_json::to_string(value).unwrap_or_default().into(),
+            json: serde_json::to_vec(value).unwrap_or_default().into(),
             untagged,
             digest: value
                 .get("digest")
@@ -41,12 +49,13 @@ impl EntryText {
     }
 }
 
-/// An entry's compact JSON as read from disk, shared by every key that names it.
-pub(crate) type RawEntry = Arc<str>;
-
 /// Entries by key: a tag, or the digest of an untagged entry; sorted, which is the order they
 /// are written in (tagged by tag, then untagged by digest).
 pub(crate) type Entries = BTreeMap<String, EntryText>;
+
+/// A reference removed by [`IndexState::forget_digest`], with what it pointed at (and the JSON
+/// it was read from), to put back with [`IndexState::restore`].
+pub(crate) type Removed = (String, Arc<Held>);
 
 /// What one tag or untag changed, so that a failed save can put it back
 /// ([`IndexState::undo`]).
@@ -54,9 +63,9 @@ pub(crate) type Entries = BTreeMap<String, EntryText>;
 pub(crate) struct Undo {
     reference: String,
     /// What `reference` pointed at before, with the entry's JSON as read from disk.
-    before: Option<(Descriptor, Option<RawEntry>)>,
+    before: Option<Arc<Held>>,
     /// The digest this call pointed `reference` at; `None` for an untag.
-    after: Option<String>,
+    after: Option<Arc<str>>,
     /// The digest entry added for this call (a tag of a manifest the index did not list).
     pub(crate) added_digest: Option<String>,
 }
@@ -73,180 +82,367 @@ impl Undo {
     }
 
     /// What `reference` pointed at before the call; `None` when it was new.
-    pub(crate) fn previous(&self) -> Option<&Descriptor> {
-        self.before.as_ref().map(|(desc, _)| desc)
+    pub(crate) fn previous(&self) -> Option<Descriptor> {
+        let held = self.before.as_ref()?;
+        if *self.reference == **held.digest() {
+            held.without_ref_name()
+        } else {
+            held.descriptor()
+        }
     }
 }
 
+/// The tags pointing at one digest, ascending. Nearly every digest has none or one: those cost
+/// no allocation.
 #[derive(Debug, Default)]
-struct Written {
-    /// Entries as read from disk, by reference (tag or digest), until a caller changes that
-    /// reference.
-    raw: HashMap<String, RawEntry>,
-    /// Digests of untagged entries whose `ref.name` is not a tag (it spells another digest):
-    /// written back as read, `ref.name` included, while nobody changes them.
-    verbatim: HashSet<String>,
-    entries: Entries,
+enum TagSet {
+    #[default]
+    None,
+    One(Arc<str>),
+    /// Boxed so that the set, rare, does not widen every digest's record.
+    #[allow(clippy::box_collection)]
+    Many(Box<BTreeSet<Arc<str>>>),
+}
+
+impl TagSet {
+    fn insert(&mut self, tag: Arc<str>) {
+        match std::mem::take(self) {
+            TagSet::None => *self = TagSet::One(tag),
+            TagSet::One(one) if one == tag => *self = TagSet::One(one),
+            TagSet::One(one) => *self = TagSet::Many(Box::new(BTreeSet::from([one, tag]))),
+            TagSet::Many(mut set) => {
+                set.insert(tag);
+                *self = TagSet::Many(set);
+            }
+        }
+    }
+
+    fn remove(&mut self, tag: &str) {
+        match self {
+            TagSet::None => {}
+            TagSet::One(one) => {
+                if **one == *tag {
+                    *self = TagSet::None;
+                }
+            }
+            TagSet::Many(set) => {
+                set.remove(tag);
+                if set.is_empty() {
+                    *self = TagSet::None;
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, TagSet::None)
+    }
+
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            TagSet::None => Vec::new(),
+            TagSet::One(one) => vec![one.to_string()],
+            TagSet::Many(set) => set.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+}
+
+/// What one digest is known as: its digest entry, and the tags pointing at it.
+#[derive(Debug, Default)]
+struct DigestRecord {
+    entry: Option<Arc<Held>>,
+    tags: TagSet,
+}
+
+/// A tag and the JSON of the entry it is written as.
+#[derive(Debug)]
+struct Tagged {
+    held: Arc<Held>,
+    /// The entry's JSON when it is not the held JSON as read (`None`: the read JSON is it);
+    /// boxed, as nearly every tag has none.
+    text: Option<Box<Bytes>>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// Every digest a reference points at.
+    digests: HashMap<Arc<str>, DigestRecord, Hasher>,
+    /// Tags (references other than a digest), ascending: the order tagged entries are written
+    /// in.
+    tags: BTreeMap<Arc<str>, Tagged>,
+    /// The digest entries written untagged (no tag points at their digest), ascending: the order
+    /// they are written in; each with its JSON when it is not the held JSON as read.
+    untagged: BTreeMap<Arc<str>, Option<Bytes>>,
     top: Map<String, Value>,
 }
 
-/// The in-memory index. Mutations take one short lock (then the resolver's), never across an
-/// await; lookups go to the resolver alone.
+/// The in-memory index. Every operation takes one short lock, never across an await.
 #[derive(Debug, Default)]
 pub(crate) struct IndexState {
-    resolver: MemoryResolver,
-    written: Mutex<Written>,
+    table: RwLock<Table>,
+}
+
+/// The JSON of `held` written as the tag `key`: as read when it already names `key`.
+fn tag_text(held: &Held, key: &str) -> Option<Bytes> {
+    match held.raw() {
+        Some(_) if held.ref_name() == Some(key) => None,
+        Some(raw) => Some(edited(raw, Some(key))),
+        None => Some(generated(held, Some(key))),
+    }
+}
+
+/// The JSON of `held` written as an untagged entry: as read when it has no `ref.name` to strip,
+/// or keeps one spelling another digest (see [`Held::verbatim`]).
+fn untagged_text(held: &Held) -> Option<Bytes> {
+    match held.raw() {
+        Some(_) if held.verbatim() || !held.has_ref_name() => None,
+        Some(raw) => Some(edited(raw, None)),
+        None => Some(generated(held, None)),
+    }
+}
+
+/// `raw` with its `ref.name` set to `name` (or removed).
+fn edited(raw: &Bytes, name: Option<&str>) -> Bytes {
+    // Entries read from disk parse (they were parsed on load).
+    let value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    serde_json::to_vec(&with_ref_name(value, name))
+        .unwrap_or_default()
+        .into()
+}
+
+/// `held`'s descriptor as image-spec JSON, with its `ref.name` set to `name` (or removed).
+fn generated(held: &Held, name: Option<&str>) -> Bytes {
+    let value = held
+        .descriptor()
+        .map(|desc| descriptor_json(&desc))
+        .unwrap_or(Value::Null);
+    serde_json::to_vec(&with_ref_name(value, name))
+        .unwrap_or_default()
+        .into()
+}
+
+impl Table {
+    /// What `reference` points at: a digest names its digest entry, never a tag.
+    fn get(&self, reference: &str) -> Option<&Arc<Held>> {
+        if let Some(held) = self.digests.get(reference).and_then(|r| r.entry.as_ref()) {
+            return Some(held);
+        }
+        self.tags.get(reference).map(|tagged| &tagged.held)
+    }
+
+    /// `digest` as the digest map holds it, or `fallback`.
+    fn key(&self, digest: &str, fallback: &Arc<str>) -> Arc<str> {
+        match self.digests.get_key_value(digest) {
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::clone(fallback),
+        }
+    }
+
+    /// Points `reference` at `held` (a digest entry when `reference` is its digest); returns
+    /// what it pointed at before. `refresh` says whether to update the untagged entries now.
+    fn bind(&mut self, reference: &str, held: Arc<Held>, refresh: bool) -> Option<Arc<Held>> {
+        let digest = self.key(held.digest(), held.digest());
+        if *reference == *digest {
+            let record = self.digests.entry(Arc::clone(&digest)).or_default();
+            let previous = record.entry.replace(held);
+            if refresh {
+                self.untagged.remove(&*digest);
+                self.refresh(&digest);
+            }
+            return previous;
+        }
+        // The old digest is refreshed once the tag is in: a tag moving within one digest never
+        // makes it untagged meanwhile.
+        let previous = self.unbind_tag(reference, false);
+        let tag: Arc<str> = match held.shared_ref_name(reference) {
+            Some(shared) => Arc::clone(shared),
+            None => reference.into(),
+        };
+        self.digests
+            .entry(Arc::clone(&digest))
+            .or_default()
+            .tags
+            .insert(Arc::clone(&tag));
+        let text = tag_text(&held, reference).map(Box::new);
+        self.tags.insert(tag, Tagged { held, text });
+        if refresh {
+            if let Some(previous) = previous.as_ref().filter(|p| *p.digest() != digest) {
+                self.refresh(&Arc::clone(previous.digest()));
+            }
+            self.refresh(&digest);
+        }
+        previous
+    }
+
+    /// Removes the tag `reference`; returns what it pointed at.
+    fn unbind_tag(&mut self, reference: &str, refresh: bool) -> Option<Arc<Held>> {
+        let (_, tagged) = self.tags.remove_entry(reference)?;
+        let digest = Arc::clone(tagged.held.digest());
+        if let Some(record) = self.digests.get_mut(&*digest) {
+            record.tags.remove(reference);
+        }
+        if refresh {
+            self.refresh(&digest);
+        }
+        Some(tagged.held)
+    }
+
+    /// Removes `reference` (a digest entry or a tag); returns what it pointed at.
+    fn unbind(&mut self, reference: &str) -> Option<Arc<Held>> {
+        if let Some(record) = self.digests.get_mut(reference) {
+            if let Some(previous) = record.entry.take() {
+                self.untagged.remove(reference);
+                self.refresh(reference);
+                return Some(previous);
+            }
+        }
+        self.unbind_tag(reference, true)
+    }
+
+    /// Brings the untagged entry of `digest` in line with its references: written while it has
+    /// a digest entry and no tag. Drops the record of a digest nothing names any more.
+    fn refresh(&mut self, digest: &str) {
+        let Some((key, record)) = self.digests.get_key_value(digest) else {
+            self.untagged.remove(digest);
+            return;
+        };
+        match (&record.entry, record.tags.is_empty()) {
+            (Some(held), true) => {
+                if !self.untagged.contains_key(digest) {
+                    let text = untagged_text(held);
+                    self.untagged.insert(Arc::clone(key), text);
+                }
+            }
+            (entry, no_tags) => {
+                self.untagged.remove(digest);
+                if entry.is_none() && no_tags {
+                    self.digests.remove(digest);
+                }
+            }
+        }
+    }
+
+    /// The JSON of every entry written, in order: tagged by tag, then untagged by digest.
+    fn written(&self) -> impl Iterator<Item = (&Arc<str>, &Bytes, bool)> + Clone + '_ {
+        let tagged = self.tags.iter().filter_map(|(tag, tagged)| {
+            let json = tagged.text.as_deref().or(tagged.held.raw())?;
+            Some((tag, json, false))
+        });
+        let untagged = self.untagged.iter().filter_map(|(digest, text)| {
+            let record = self.digests.get(&**digest)?;
+            let json = text.as_ref().or(record.entry.as_ref()?.raw())?;
+            Some((digest, json, true))
+        });
+        tagged.chain(untagged)
+    }
 }
 
 impl IndexState {
-    /// What `reference` (a tag, or the digest of an entry) points at.
+    fn read(&self) -> RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What `reference` (a tag, or the digest of an entry) points at; a digest entry without
+    /// `ref.name`.
     pub(crate) fn resolve(&self, reference: &str) -> Option<Descriptor> {
-        self.resolver
-            .resolve_shared(reference)
-            .map(|desc| as_seen_by(&desc, reference))
+        let table = self.read();
+        let held = table.get(reference)?;
+        if **held.digest() == *reference {
+            held.without_ref_name()
+        } else {
+            held.descriptor()
+        }
     }
 
     /// The tags, ascending, strictly after `last`.
     pub(crate) fn tags(&self, last: Option<&str>) -> Vec<String> {
-        self.resolver.tags(last)
+        let table = self.read();
+        let from = last.map_or(Bound::Unbounded, Bound::Excluded);
+        table
+            .tags
+            .range::<str, _>((from, Bound::Unbounded))
+            .map(|(tag, _)| tag.to_string())
+            .collect()
     }
 
     /// Whether a tag points at `digest`.
     pub(crate) fn is_tagged(&self, digest: &str) -> bool {
-        self.resolver.is_tagged(digest)
+        self.read()
+            .digests
+            .get(digest)
+            .is_some_and(|record| !record.tags.is_empty())
     }
 
-    /// Every reference (tags and digests of entries) with what it points at.
+    /// Every reference (tags and digests of entries) with what it points at, by reference.
     pub(crate) fn references(&self) -> Vec<(String, Descriptor)> {
-        let mut out = self.resolver.snapshot();
-        for (reference, desc) in &mut out {
-            if desc.digest().as_ref() == reference.as_str() {
-                *desc = without_ref_name(desc);
+        let table = self.read();
+        let mut out: Vec<(String, Descriptor)> = Vec::new();
+        for (tag, tagged) in &table.tags {
+            out.extend(tagged.held.descriptor().map(|d| (tag.to_string(), d)));
+        }
+        for (digest, record) in &table.digests {
+            if let Some(held) = &record.entry {
+                out.extend(held.without_ref_name().map(|d| (digest.to_string(), d)));
             }
         }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     /// The entries `index.json` holds once saved, in its order (tagged ones by tag, each with its
     /// `ref.name`, then untagged ones by digest), as descriptors.
     pub(crate) fn listed(&self) -> Vec<Descriptor> {
-        let w = self.written();
-        let mut out = Vec::with_capacity(w.entries.len());
-        for untagged in [false, true] {
-            for entry in w.entries.values().filter(|e| e.untagged == untagged) {
-                // Every entry was made from a descriptor, so it parses back into one.
-                if let Ok(desc) = serde_json::from_str::<Descriptor>(&entry.json) {
-                    out.push(desc);
-                }
-            }
-        }
-        out
+        let table = self.read();
+        // Every entry was made from a descriptor, so it parses back into one.
+        table
+            .written()
+            .filter_map(|(_, json, _)| serde_json::from_slice::<Descriptor>(json).ok())
+            .collect()
     }
 
     /// How many entries `index.json` holds once saved, and how many of them carry a tag.
     pub(crate) fn entry_counts(&self) -> (usize, usize) {
-        let w = self.written();
-        let tagged = w.entries.values().filter(|e| !e.untagged).count();
-        (w.entries.len(), tagged)
-    }
-
-    fn written(&self) -> MutexGuard<'_, Written> {
-        self.written.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Recomputes the entry `key` from the resolver: present for a tag, and for a digest entry
-    /// whose digest carries no tag.
-    fn refresh(&self, w: &mut Written, key: &str) {
-        let Some(desc) = self.resolver.resolve_shared(key) else {
-            w.entries.remove(key);
-            return;
-        };
-        let untagged = desc.digest().as_ref() == key;
-        if untagged && self.resolver.is_tagged(key) {
-            w.entries.remove(key);
-            return;
-        }
-        let text = match w.raw.get(key) {
-            Some(raw) if untagged && w.verbatim.contains(key) => raw.clone(),
-            Some(raw) => {
-                // Entries read from disk parse (they were parsed on load); the text is shared
-                // when the name it carries is already right, which is every entry on load.
-                let value = serde_json::from_str(raw).unwrap_or(Value::Null);
-                let edited =
-                    serde_json::to_string(&with_ref_name(value, (!untagged).then_some(key)))
-                        .unwrap_or_default();
-                if *edited == **raw {
-                    raw.clone()
-                } else {
-                    edited.into()
-                }
-            }
-            None => {
-                let value = with_ref_name(descriptor_json(&desc), (!untagged).then_some(key));
-                serde_json::to_string(&value).unwrap_or_default().into()
-            }
-        };
-        w.entries.insert(
-            key.to_string(),
-            EntryText {
-                json: text,
-                untagged,
-                digest: desc.digest().as_ref().into(),
-            },
-        );
+        let table = self.read();
+        (table.tags.len() + table.untagged.len(), table.tags.len())
     }
 
     /// Replaces the state with what `doc` says, as oras-go loads it: each entry is tagged
     /// under its digest (ref.name stripped, see [`IndexState::resolve`]) and, when it has a
-    /// ref.name, under that name as written: one descriptor shared by both. Later duplicates
-    /// win.
+    /// ref.name, under that name as written: one [`Held`] shared by both. Later duplicates win.
     pub(crate) fn load(&self, doc: &IndexDocument) {
-        let mut w = self.written();
-        self.resolver.clear();
-        *w = Written {
+        let mut table = self.write();
+        *table = Table {
             top: doc.top.clone(),
-            ..Written::default()
+            ..Table::default()
         };
+        table.digests.reserve(doc.entries.len());
         for entry in &doc.entries {
-            let digest = entry.desc.digest().to_string();
-            self.resolver.tag_shared(Arc::clone(&entry.desc), &digest);
-            if codec::ref_name(&entry.desc) != codec::tag_name(&entry.desc) {
-                // A `ref.name` spelling another digest: no tag, and its JSON stays as written.
-                w.verbatim.insert(digest.clone());
-            }
-            w.raw.insert(digest, entry.raw.clone());
-            if let Some(name) = codec::tag_name(&entry.desc) {
-                self.resolver.tag_shared(Arc::clone(&entry.desc), name);
-                w.raw.insert(name.to_string(), entry.raw.clone());
+            let held = &entry.held;
+            table.bind(held.digest(), Arc::clone(held), false);
+            if let Some(name) = held.tag_name() {
+                table.bind(name, Arc::clone(held), false);
             }
         }
-        // Once every reference is in, as a refresh depends on the others (a digest entry gives
-        // way to a tag); a key named twice is refreshed twice, to the same result. Walking the
-        // document rather than collecting the keys saves a copy of every key.
+        // Once every reference is in, as an untagged entry gives way to a tag.
         for entry in &doc.entries {
-            self.refresh(&mut w, entry.desc.digest().as_ref());
-            if let Some(name) = codec::tag_name(&entry.desc) {
-                self.refresh(&mut w, name);
-            }
+            table.refresh(entry.held.digest());
         }
     }
 
     /// Points `reference` at `desc` (the caller's descriptor replaces any entry read from disk).
     /// Returns how to undo it (see [`IndexState::undo`]).
     pub(crate) fn tag(&self, desc: Descriptor, reference: &str) -> Undo {
-        let mut w = self.written();
-        let raw = w.raw.remove(reference);
-        let digest = desc.digest().to_string();
-        let previous = self.resolver.tag(desc, reference);
-        self.refresh(&mut w, reference);
-        self.refresh(&mut w, &digest);
-        if let Some(previous) = &previous {
-            self.refresh(&mut w, previous.digest().as_ref());
-        }
+        let held = Arc::new(Held::new(desc, None));
+        let after = Some(Arc::clone(held.digest()));
+        let previous = self.write().bind(reference, held, true);
         Undo {
             reference: reference.to_string(),
-            before: previous.map(|desc| (desc, raw)),
-            after: Some(digest),
+            before: previous,
+            after,
             added_digest: None,
         }
     }
@@ -255,30 +451,27 @@ impl IndexState {
     /// Returns whether it was added.
     pub(crate) fn tag_digest(&self, desc: &Descriptor) -> bool {
         let digest = desc.digest().as_ref();
-        if self.resolver.resolve(digest).is_some() {
+        let has_entry =
+            |table: &Table| table.digests.get(digest).is_some_and(|r| r.entry.is_some());
+        if has_entry(&self.read()) {
             return false;
         }
-        let mut w = self.written();
-        if self.resolver.resolve(digest).is_some() {
+        let mut table = self.write();
+        if has_entry(&table) {
             return false;
         }
-        self.resolver.tag(without_ref_name(desc), digest);
-        self.refresh(&mut w, digest);
+        let held = Held::new(store_core::descriptor::without_ref_name(desc), None);
+        table.bind(digest, Arc::new(held), true);
         true
     }
 
     /// Removes `reference`; returns how to undo it (see [`IndexState::undo`]), or `None` when
     /// it pointed at nothing.
     pub(crate) fn untag(&self, reference: &str) -> Option<Undo> {
-        let mut w = self.written();
-        let raw = w.raw.remove(reference);
-        let previous = self.resolver.untag(reference);
-        self.refresh(&mut w, reference);
-        let previous = previous?;
-        self.refresh(&mut w, previous.digest().as_ref());
+        let previous = self.write().unbind(reference)?;
         Some(Undo {
             reference: reference.to_string(),
-            before: Some((previous, raw)),
+            before: Some(previous),
             after: None,
             added_digest: None,
         })
@@ -289,164 +482,153 @@ impl IndexState {
     /// another caller moved since is left as that caller set it: only this call's change is
     /// undone.
     pub(crate) fn undo(&self, undo: Undo) {
-        let mut w = self.written();
-        let now = self.resolver.resolve(&undo.reference);
+        let mut table = self.write();
+        let now = table.get(&undo.reference).map(|h| Arc::clone(h.digest()));
         let unchanged_since = match (&now, &undo.after) {
-            (Some(now), Some(after)) => now.digest().as_ref() == after.as_str(),
+            (Some(now), Some(after)) => now == after,
             (None, None) => true,
             _ => false,
         };
         if unchanged_since {
-            let mut touched: Vec<String> = now.iter().map(|d| d.digest().to_string()).collect();
             match undo.before {
-                Some((desc, raw)) => {
-                    touched.push(desc.digest().to_string());
-                    self.resolver.tag(desc, &undo.reference);
-                    match raw {
-                        Some(raw) => w.raw.insert(undo.reference.clone(), raw),
-                        None => w.raw.remove(&undo.reference),
-                    };
+                Some(held) => {
+                    table.bind(&undo.reference, held, true);
                 }
                 None => {
-                    self.resolver.untag(&undo.reference);
-                    w.raw.remove(&undo.reference);
+                    table.unbind(&undo.reference);
                 }
-            }
-            self.refresh(&mut w, &undo.reference);
-            for digest in touched {
-                self.refresh(&mut w, &digest);
             }
         }
         if let Some(digest) = undo.added_digest {
             // Only while no tag points at it: a digest entry another caller relies on stays.
-            if !self.resolver.is_tagged(&digest) {
-                self.resolver.untag(&digest);
-                w.raw.remove(&digest);
-                self.refresh(&mut w, &digest);
+            let tagged = table
+                .digests
+                .get(digest.as_str())
+                .is_some_and(|r| !r.tags.is_empty());
+            if !tagged {
+                table.unbind(&digest);
             }
         }
     }
 
     /// Removes every reference to `digest` (its tags and its digest entry); returns what was
     /// removed, so a failed save can put it back.
-    pub(crate) fn forget_digest(
-        &self,
-        digest: &str,
-    ) -> Vec<(String, Descriptor, Option<RawEntry>)> {
-        let mut w = self.written();
-        let mut removed = Vec::new();
-        for reference in self.resolver.refs_of(digest) {
-            let raw = w.raw.remove(&reference);
-            if let Some(desc) = self.resolver.untag(&reference) {
-                removed.push((reference.clone(), desc, raw));
-            }
-            self.refresh(&mut w, &reference);
+    pub(crate) fn forget_digest(&self, digest: &str) -> Vec<Removed> {
+        let mut table = self.write();
+        let Some(record) = table.digests.get(digest) else {
+            return Vec::new();
+        };
+        let mut references = record.tags.to_vec();
+        if record.entry.is_some() {
+            references.push(digest.to_string());
         }
-        self.refresh(&mut w, digest);
+        references.sort_unstable();
+        let mut removed = Vec::new();
+        for reference in references {
+            if let Some(held) = table.unbind(&reference) {
+                removed.push((reference, held));
+            }
+        }
         removed
     }
 
     /// Puts back references removed by [`IndexState::forget_digest`].
-    pub(crate) fn restore(&self, removed: Vec<(String, Descriptor, Option<RawEntry>)>) {
-        let mut w = self.written();
-        for (reference, desc, raw) in removed {
-            let digest = desc.digest().to_string();
-            self.resolver.tag(desc, &reference);
-            if let Some(raw) = raw {
-                w.raw.insert(reference.clone(), raw);
-            }
-            self.refresh(&mut w, &reference);
-            self.refresh(&mut w, &digest);
+    pub(crate) fn restore(&self, removed: Vec<Removed>) {
+        let mut table = self.write();
+        for (reference, held) in removed {
+            table.bind(&reference, held, true);
         }
     }
 
     /// Takes over an entry another writer put in `index.json` under `key`; returns its
     /// descriptor, or `None` if it is not a descriptor.
     pub(crate) fn adopt(&self, key: &str, entry: &EntryText) -> Option<Descriptor> {
-        let desc: Descriptor = serde_json::from_str(&entry.json).ok()?;
+        let desc: Descriptor = serde_json::from_slice(&entry.json).ok()?;
         let digest = desc.digest().to_string();
-        let mut w = self.written();
-        if self.resolver.resolve(&digest).is_none() || key == digest {
-            self.resolver.tag(without_ref_name(&desc), &digest);
-        }
-        let previous = if key == digest {
-            None
+        // A copy: a slice would keep the other writer's whole file in memory.
+        let raw = Bytes::copy_from_slice(&entry.json);
+        let mut table = self.write();
+        if key == digest {
+            table.bind(key, Arc::new(Held::new(desc.clone(), Some(raw))), true);
         } else {
-            self.resolver.tag(desc.clone(), key)
-        };
-        w.raw.insert(key.to_string(), entry.json.clone());
-        self.refresh(&mut w, key);
-        self.refresh(&mut w, &digest);
-        if let Some(previous) = previous {
-            self.refresh(&mut w, previous.digest().as_ref());
+            if table.get(&digest).is_none() {
+                let plain = store_core::descriptor::without_ref_name(&desc);
+                table.bind(&digest, Arc::new(Held::new(plain, None)), true);
+            }
+            table.bind(key, Arc::new(Held::new(desc.clone(), Some(raw))), true);
         }
         Some(desc)
     }
 
     /// Drops the entry `key` (another writer removed it).
     pub(crate) fn drop_key(&self, key: &str) {
-        let mut w = self.written();
-        w.raw.remove(key);
-        let previous = self.resolver.untag(key);
-        self.refresh(&mut w, key);
-        if let Some(previous) = previous {
-            self.refresh(&mut w, previous.digest().as_ref());
-        }
+        self.write().unbind(key);
     }
 
     /// Replaces the foreign top-level fields (another writer's are newer than ours).
     pub(crate) fn set_top(&self, top: Map<String, Value>) {
-        self.written().top = top;
+        self.write().top = top;
     }
 
     /// The entries `index.json` should hold now.
     pub(crate) fn entries(&self) -> Entries {
-        self.written().entries.clone()
+        let table = self.read();
+        table
+            .written()
+            .filter_map(|(key, json, untagged)| {
+                let digest = if untagged {
+                    Arc::clone(key)
+                } else {
+                    Arc::clone(table.tags.get(&**key)?.held.digest())
+                };
+                let text = EntryText {
+                    json: json.clone(),
+                    untagged,
+                    digest,
+                };
+                Some((key.to_string(), text))
+            })
+            .collect()
     }
 
     /// The bytes of `index.json` for `entries`: top-level fields in their order (with
     /// `schemaVersion` 2 and the index `mediaType` when missing), then the entries, tagged ones by
     /// tag, then untagged ones by digest.
     pub(crate) fn encode(&self, entries: &Entries) -> Vec<u8> {
-        let top = self.written().top.clone();
-        encode_entries(&top, entries)
+        let top = self.read().top.clone();
+        let ordered = [false, true].into_iter().flat_map(|untagged| {
+            entries
+                .values()
+                .filter(move |e| e.untagged == untagged)
+                .map(|e| &e.json)
+        });
+        encode_entries(&top, ordered)
     }
 
     /// The bytes of `index.json` for the entries held now (see [`IndexState::encode`]), without
     /// copying them first.
     pub(crate) fn encode_current(&self) -> Vec<u8> {
-        let w = self.written();
-        encode_entries(&w.top, &w.entries)
+        let table = self.read();
+        encode_entries(&table.top, table.written().map(|(_, json, _)| json))
     }
 }
 
-/// `desc` as `reference` gives it: a digest entry without `ref.name` (the resolver may hold
-/// the descriptor it shares with a tag).
-fn as_seen_by(desc: &Descriptor, reference: &str) -> Descriptor {
-    if desc.digest().as_ref() == reference {
-        without_ref_name(desc)
-    } else {
-        desc.clone()
-    }
-}
-
-/// See [`IndexState::encode`].
-fn encode_entries(top: &Map<String, Value>, entries: &Entries) -> Vec<u8> {
+/// See [`IndexState::encode`]; `entries` in the order written.
+fn encode_entries<'a>(
+    top: &Map<String, Value>,
+    entries: impl Iterator<Item = &'a Bytes> + Clone,
+) -> Vec<u8> {
     let top = codec::encode_index(top, Vec::new());
     // `top` ends with `"manifests":[]}`; the entries go between the brackets.
     let head = top.len().saturating_sub(2);
-    let size: usize = entries.values().map(|e| e.json.len() + 1).sum();
+    let size: usize = entries.clone().map(|json| json.len() + 1).sum();
     let mut out = Vec::with_capacity(top.len() + size);
     out.extend_from_slice(&top[..head]);
-    let mut first = true;
-    for untagged in [false, true] {
-        for entry in entries.values().filter(|e| e.untagged == untagged) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(entry.json.as_bytes());
+    for (n, json) in entries.enumerate() {
+        if n > 0 {
+            out.push(b',');
         }
+        out.extend_from_slice(json);
     }
     out.extend_from_slice(&top[head..]);
     out

@@ -12,6 +12,7 @@ use super::merge;
 use super::state::{Entries, IndexState};
 use crate::fsutil;
 use crate::layout::{Layout, INDEX_FILE};
+use bytes::Bytes;
 use oci_spec::image::Descriptor;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -35,8 +36,10 @@ struct DiskView {
     /// changed the file (keeping a copy of every entry cost more memory than the index itself,
     /// and more time at each write than the write).
     base: Option<Entries>,
-    /// Its bytes, to tell whether another writer changed it.
-    bytes: Vec<u8>,
+    /// Its bytes, to tell whether another writer changed it. After a load, the entries read
+    /// are slices of them: one copy serves both (after our next write, the entries still as read
+    /// keep the loaded bytes alive beside these: two copies at most).
+    bytes: Bytes,
 }
 
 impl DiskView {
@@ -78,12 +81,15 @@ impl IndexFile {
     /// Errors: `InvalidLayout` (empty, not JSON, a bad entry; a symbolic link or anything but a
     /// regular file, never followed or read), `SizeExceedsLimit` beyond
     /// [`super::codec::MAX_INDEX_JSON_SIZE`] (not read), `Io`.
-    pub(crate) fn read(&self) -> Result<Option<(IndexDocument, Vec<u8>)>> {
+    pub(crate) fn read(&self) -> Result<Option<(IndexDocument, Bytes)>> {
         match self
             .layout
             .read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE))?
         {
-            Some(bytes) => parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes))),
+            Some(bytes) => {
+                let bytes = Bytes::from(bytes);
+                parse_index(&self.path, &bytes).map(|doc| Some((doc, bytes)))
+            }
             None => Ok(None),
         }
     }
@@ -100,7 +106,7 @@ impl IndexFile {
     /// Records that `bytes` is what `index.json` holds now. The entries are parsed back from
     /// them only when another writer changes the file (keeping them keyed meanwhile would cost
     /// a second copy of every entry).
-    pub(crate) fn remember(&self, bytes: Vec<u8>) {
+    pub(crate) fn remember(&self, bytes: Bytes) {
         *self.view() = DiskView { base: None, bytes };
     }
 
@@ -144,9 +150,10 @@ impl IndexFile {
             return Ok(Vec::new());
         };
         let mut disk = self.view();
-        if bytes == disk.bytes {
+        if *bytes == *disk.bytes {
             return Ok(Vec::new());
         }
+        let bytes = Bytes::from(bytes);
         let doc = parse_index(path, &bytes)?;
         let theirs = merge::keyed(&doc);
         let ours = index.entries();
@@ -195,12 +202,15 @@ impl IndexFile {
         let bytes = index.encode_current();
         check_index_size(&self.path, bytes.len() as u64)?;
         let mut disk = self.view();
-        if bytes == disk.bytes {
+        if *bytes == *disk.bytes {
             return Ok(());
         }
         fsutil::atomic_write(self.layout.root_fd(), INDEX_FILE, &bytes, self.durable)
             .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
-        *disk = DiskView { base: None, bytes };
+        *disk = DiskView {
+            base: None,
+            bytes: bytes.into(),
+        };
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ pub(crate) mod tar;
 
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
-use crate::index::codec::{parse_index, IndexDocument, MAX_INDEX_JSON_SIZE};
+use crate::index::codec::{parse_index, IndexDocument, PlainRoots, MAX_INDEX_JSON_SIZE};
 use crate::index::state::IndexState;
 use crate::layout::{self, Layout, LAYOUT_FILE_LIMIT_BYTES};
 use async_trait::async_trait;
@@ -121,7 +121,7 @@ fn check_layout(
             reason: "missing: an OCI image layout needs an index.json file".into(),
         });
     };
-    parse_index(&index_path, &bytes)
+    parse_index(&index_path, &bytes.into())
 }
 
 /// Opens the source at `path` and reads its index (blocking).
@@ -178,19 +178,15 @@ impl ReadOnlyStore {
         let (source, doc) = spawn_blocking(move || open_source(&path)).await?;
         let index = IndexState::default();
         index.load(&doc);
-        let roots: Vec<Descriptor> = doc
-            .entries
-            .iter()
-            .map(|entry| store_core::descriptor::plain(&entry.desc))
-            .collect();
-        let graph = MemoryGraph::new();
-        // Never fails: what could not be indexed is refused when it is fetched.
-        let _skipped = graph.index_all_many_tolerant(&source, &roots).await;
         let entries = doc
             .entries
-            .into_iter()
-            .map(|entry| std::sync::Arc::unwrap_or_clone(entry.desc))
+            .iter()
+            .filter_map(|entry| entry.held.descriptor())
             .collect();
+        let graph = MemoryGraph::new();
+        let roots = PlainRoots::new(std::sync::Arc::new(doc));
+        // Never fails: what could not be indexed is refused when it is fetched.
+        let _skipped = graph.index_roots_tolerant(&source, roots).await;
         Ok(ReadOnlyStore {
             source,
             index,

@@ -4,7 +4,7 @@
 
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
-use crate::index::codec::IndexDocument;
+use crate::index::codec::{IndexDocument, PlainRoots};
 use crate::index::state::IndexState;
 use crate::index::sync::IndexFile;
 use crate::layout::Layout;
@@ -95,7 +95,7 @@ impl Contents {
     /// create one meanwhile: what is there is read back). Returns the document and its bytes.
     ///
     /// Errors: `InvalidLayout` (empty, not JSON, a bad entry), `Io`.
-    pub(crate) async fn read_or_create_index(self: &Arc<Self>) -> Result<(IndexDocument, Vec<u8>)> {
+    pub(crate) async fn read_or_create_index(self: &Arc<Self>) -> Result<(IndexDocument, Bytes)> {
         let contents = Arc::clone(self);
         spawn_blocking(move || {
             let file = &contents.file;
@@ -104,7 +104,9 @@ impl Contents {
             }
             let bytes = contents.index.encode(&contents.index.entries());
             file.create_if_absent(&bytes)?;
-            Ok(file.read()?.unwrap_or((IndexDocument::default(), bytes)))
+            Ok(file
+                .read()?
+                .unwrap_or((IndexDocument::default(), bytes.into())))
         })
         .await
     }
@@ -114,23 +116,22 @@ impl Contents {
     /// graph and remembered (see [`Contents::unindexed_in_use`]); it does not fail the load.
     ///
     /// Errors: `Io` when the index loading task fails.
-    pub(crate) async fn load(self: &Arc<Self>, doc: IndexDocument, bytes: Vec<u8>) -> Result<()> {
-        // The roots are the entries, plain, as the index loads them.
-        let roots: Vec<Descriptor> = doc
-            .entries
-            .iter()
-            .map(|entry| descriptor::plain(&entry.desc))
-            .collect();
+    pub(crate) async fn load(self: &Arc<Self>, doc: IndexDocument, bytes: Bytes) -> Result<()> {
         self.graph.clear();
         // Loading the index (references, entries to write) and indexing the graph (reading
         // and parsing every manifest) are independent: the first runs on the blocking pool
         // meanwhile, on the other core.
+        let doc = Arc::new(doc);
         let contents = Arc::clone(self);
+        let loading = Arc::clone(&doc);
         let index = tokio::task::spawn_blocking(move || {
-            contents.index.load(&doc);
+            contents.index.load(&loading);
             contents.file.remember(bytes);
         });
-        let skipped = self.graph.index_all_many_tolerant(&**self, &roots).await;
+        // The roots are the entries, plain, as the index loads them: made one at a time as the
+        // walk takes them, never all at once.
+        let roots = PlainRoots::new(doc);
+        let skipped = self.graph.index_roots_tolerant(&**self, roots).await;
         *self.unindexed.lock().unwrap_or_else(|p| p.into_inner()) = skipped;
         index
             .await

@@ -15,7 +15,7 @@ use store_core::digest::ValidDigest;
 use store_core::{Error, ErrorKind, Result};
 
 /// References removed from the index by [`forget`], to put back with [`restore`].
-pub(crate) type Forgotten = Vec<(String, Descriptor, Option<crate::index::state::RawEntry>)>;
+pub(crate) type Forgotten = Vec<crate::index::state::Removed>;
 
 /// Everything deleting `target` removes: only `target` without `auto_gc`; with it, the cascade
 /// of [`cascade`].

@@ -192,7 +192,7 @@ fn walk_once(
     let index_path = layout.path_of(INDEX_FILE);
     let index_bytes = layout.read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE));
     let doc = match &index_bytes {
-        Ok(Some(bytes)) => match parse_index(&index_path, bytes) {
+        Ok(Some(bytes)) => match parse_index(&index_path, &bytes::Bytes::copy_from_slice(bytes)) {
             Ok(doc) => {
                 report
                     .warnings
@@ -219,8 +219,8 @@ fn walk_once(
     let mut stack: Vec<oci_spec::image::Descriptor> = doc
         .map(|doc| {
             doc.entries
-                .into_iter()
-                .map(|e| std::sync::Arc::unwrap_or_clone(e.desc))
+                .iter()
+                .filter_map(|e| e.held.descriptor())
                 .collect()
         })
         .unwrap_or_default();

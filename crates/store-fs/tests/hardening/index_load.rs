@@ -1,13 +1,15 @@
 //! Item: loading trusts nothing. Digest lookups never go through tags; one bad entry is reported
 //! and refused where it is used, not at open; `index.json` has a bounded size and costs under
-//! 1 KB of memory per entry to open.
+//! 1 KB of memory per entry to open, in time linear in its entries.
 
 use crate::common::{desc, Image, CONFIG, LAYER, MANIFEST};
 use crate::util::pattern;
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use store_core::content::fetch_all;
 use store_core::{ErrorKind, Fetcher, Resolver, TagLister, Tagger, Untagger};
 use store_fs::{ReadOnlyStore, Store};
@@ -202,8 +204,8 @@ fn memory_child() {
     println!("{MEMORY_MARK} {}", after.saturating_sub(before));
 }
 
-/// A layout with [`ENTRIES`] tagged manifests (sharing one config and one layer).
-fn many_entries(root: &Path) {
+/// A layout with `count` tagged manifests (sharing one config and one layer).
+fn many_entries(root: &Path, count: usize) {
     let config_bytes =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let config = desc(CONFIG, config_bytes);
@@ -222,8 +224,8 @@ fn many_entries(root: &Path) {
         br#"{"imageLayoutVersion":"1.0.0"}"#,
     )
     .unwrap();
-    let mut entries = Vec::with_capacity(ENTRIES);
-    for n in 0..ENTRIES {
+    let mut entries = Vec::with_capacity(count);
+    for n in 0..count {
         let body = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": MANIFEST,
@@ -239,11 +241,21 @@ fn many_entries(root: &Path) {
     write_index(root, entries);
 }
 
+/// The standard output of a child that succeeded.
+fn child_output(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "child: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
-#[ignore = "hardening: fails until opening costs under 1 KB per index.json entry (about 3.7 KB now)"]
 fn opening_costs_under_a_kilobyte_per_entry() {
     let dir = tempfile::tempdir().unwrap();
-    many_entries(dir.path());
+    many_entries(dir.path(), ENTRIES);
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -254,21 +266,157 @@ fn opening_costs_under_a_kilobyte_per_entry() {
         .env(MEMORY_CHILD_ENV, dir.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = child_output(&out);
     let grew_kb: u64 = stdout
         .lines()
         .find_map(|line| line.split_once(MEMORY_MARK))
         .and_then(|(_, rest)| rest.trim().parse().ok())
         .unwrap_or_else(|| panic!("the child printed no measurement: {stdout}"));
     let per_entry = grew_kb * 1024 / ENTRIES as u64;
+    println!("opening {ENTRIES} entries grew the peak resident set by {grew_kb} KiB: {per_entry} bytes per entry");
     assert!(
         per_entry < BUDGET_PER_ENTRY,
         "opening {ENTRIES} entries grew the peak resident set by {grew_kb} KiB: \
          {per_entry} bytes per entry, over the {BUDGET_PER_ENTRY}-byte budget"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time linear in the entries, measured as work rather than time (which a busy machine skews):
+// the allocations opening makes, counted by this binary's allocator, in a child process so that
+// nothing else the test binary does counts.
+
+/// Counts the allocations of this process (calls, and bytes asked for, a reallocation counting
+/// its new size) for [`opening_takes_linear_work`]; the system allocator does the work.
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+fn count(size: usize) {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    ALLOCATED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; counting has no effect on it.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: CountingAllocator = CountingAllocator;
+
+const WORK_CHILD_ENV: &str = "OCISTORE_HARDENING_WORK_CHILD";
+const WORK_MARK: &str = "HARDENING-WORK";
+/// The smaller layout of the linear-time test; the larger has four times as many entries.
+const WORK_ENTRIES: usize = 1000;
+/// How much more work four times the entries may take: 4 for linear work, 16 for quadratic.
+const WORK_RATIO_LIMIT: f64 = 4.6;
+
+/// The child half of [`opening_takes_linear_work`]: opens each layout named by the environment
+/// (one path a line, the first opened once before counting, to warm the runtime up) and prints
+/// the allocations and bytes each open took. Does nothing otherwise.
+#[test]
+fn work_child() {
+    let Some(dirs) = std::env::var_os(WORK_CHILD_ENV) else {
+        return;
+    };
+    let dirs = dirs.into_string().unwrap();
+    let dirs: Vec<&str> = dirs.lines().collect();
+    let runtime = crate::util::current_thread();
+    runtime.block_on(async {
+        Store::open(dirs[0]).await.unwrap().close().await.unwrap();
+        for dir in &dirs {
+            let (calls, bytes) = (
+                ALLOCATIONS.load(Ordering::Relaxed),
+                ALLOCATED_BYTES.load(Ordering::Relaxed),
+            );
+            let store = Store::open(dir).await.unwrap();
+            let calls = ALLOCATIONS.load(Ordering::Relaxed) - calls;
+            let bytes = ALLOCATED_BYTES.load(Ordering::Relaxed) - bytes;
+            store.close().await.unwrap();
+            println!("{WORK_MARK} {calls} {bytes}");
+        }
+    });
+}
+
+#[test]
+fn opening_takes_linear_work() {
+    let counts = [0, WORK_ENTRIES, 4 * WORK_ENTRIES];
+    let dirs: Vec<tempfile::TempDir> = counts
+        .iter()
+        .map(|&count| {
+            let dir = tempfile::tempdir().unwrap();
+            many_entries(dir.path(), count);
+            dir
+        })
+        .collect();
+    let paths: Vec<String> = dirs
+        .iter()
+        .map(|d| d.path().to_str().unwrap().to_string())
+        .collect();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "index_load::work_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(WORK_CHILD_ENV, paths.join("\n"))
+        .output()
+        .unwrap();
+    let stdout = child_output(&out);
+    let work: Vec<(u64, u64)> = stdout
+        .lines()
+        .filter_map(|line| line.split_once(WORK_MARK))
+        .filter_map(|(_, rest)| {
+            let (calls, bytes) = rest.trim().split_once(' ')?;
+            Some((calls.parse().ok()?, bytes.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(work.len(), 3, "the child printed: {stdout}");
+    // The work of an empty layout is the same whatever the entries: what grows is the rest.
+    let (empty, small, large) = (work[0], work[1], work[2]);
+    for (what, base, n, four_n) in [
+        ("allocations", empty.0, small.0, large.0),
+        ("bytes allocated", empty.1, small.1, large.1),
+    ] {
+        let (n, four_n) = (n.saturating_sub(base), four_n.saturating_sub(base));
+        assert!(
+            n > 0,
+            "opening {WORK_ENTRIES} entries made no {what}: {stdout}"
+        );
+        let ratio = four_n as f64 / n as f64;
+        println!(
+            "{what}: {n} for {WORK_ENTRIES} entries, {four_n} for {} ({ratio:.2}x)",
+            4 * WORK_ENTRIES
+        );
+        assert!(
+            ratio < WORK_RATIO_LIMIT,
+            "opening four times the entries took {ratio:.2} times the {what} \
+             ({n} for {WORK_ENTRIES}, {four_n} for {}): more than linear",
+            4 * WORK_ENTRIES
+        );
+    }
 }

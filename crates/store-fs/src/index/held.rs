@@ -1,0 +1,210 @@
+//! One `index.json` entry held compactly: an oci-spec descriptor costs about 400 bytes before
+//! its strings, and a layout's entries are nearly all media type, digest, size and at most a
+//! `ref.name`, which fit in a fraction of that. The full descriptor is rebuilt when asked for.
+
+use bytes::Bytes;
+use oci_spec::image::{Descriptor, Digest, MediaType};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use store_core::descriptor::REF_NAME;
+use store_core::digest::ValidDigest;
+
+/// What a descriptor has beyond media type, digest and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Extra {
+    /// Nothing.
+    None,
+    /// Only a `ref.name` annotation (possibly empty), shared with the tag it names.
+    RefName(Arc<str>),
+    /// Anything else: the whole descriptor.
+    Full(Box<Descriptor>),
+}
+
+/// A descriptor, compact, with the entry's JSON as read (from `index.json`, or from another
+/// writer's) when it came from there.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    media_type: MediaType,
+    /// Shared with the maps keyed by digest.
+    digest: Arc<str>,
+    size: u64,
+    extra: Extra,
+    /// The entry's JSON as read: a slice of the `index.json` bytes it was read from.
+    raw: Option<Bytes>,
+}
+
+impl Held {
+    /// `desc` held compactly, with `raw`, the JSON it was read from, if any.
+    pub(crate) fn new(desc: Descriptor, raw: Option<Bytes>) -> Held {
+        let only_ref_name = desc.urls().is_none()
+            && desc.platform().is_none()
+            && desc.artifact_type().is_none()
+            && desc.data().is_none();
+        let extra = match desc.annotations() {
+            None if only_ref_name => Extra::None,
+            Some(map) if only_ref_name && map.len() == 1 => match map.get(REF_NAME) {
+                Some(name) => Extra::RefName(name.as_str().into()),
+                None => Extra::Full(Box::new(desc.clone())),
+            },
+            _ => Extra::Full(Box::new(desc.clone())),
+        };
+        Held {
+            media_type: desc.media_type().clone(),
+            digest: desc.digest().as_ref().into(),
+            size: desc.size(),
+            extra,
+            raw,
+        }
+    }
+
+    /// The digest, shared.
+    pub(crate) fn digest(&self) -> &Arc<str> {
+        &self.digest
+    }
+
+    /// The JSON the entry was read from, if it was read.
+    pub(crate) fn raw(&self) -> Option<&Bytes> {
+        self.raw.as_ref()
+    }
+
+    /// The `ref.name` annotation when it is `name`, shared, so that the tag `name` need not be
+    /// a second copy of it.
+    pub(crate) fn shared_ref_name(&self, name: &str) -> Option<&Arc<str>> {
+        match &self.extra {
+            Extra::RefName(shared) if **shared == *name => Some(shared),
+            _ => None,
+        }
+    }
+
+    /// The `ref.name` annotation as written (possibly empty), if there is one.
+    fn ref_name_annotation(&self) -> Option<&str> {
+        match &self.extra {
+            Extra::None => None,
+            Extra::RefName(name) => Some(name),
+            Extra::Full(desc) => desc
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .map(String::as_str),
+        }
+    }
+
+    /// Whether it carries a `ref.name` annotation, even an empty one.
+    pub(crate) fn has_ref_name(&self) -> bool {
+        self.ref_name_annotation().is_some()
+    }
+
+    /// The `ref.name` annotation, if set and non-empty.
+    pub(crate) fn ref_name(&self) -> Option<&str> {
+        self.ref_name_annotation().filter(|name| !name.is_empty())
+    }
+
+    /// The tag the entry carries: its `ref.name` unless that spells the digest of other content
+    /// (a digest lookup must never land on another entry, so such a name is no tag).
+    pub(crate) fn tag_name(&self) -> Option<&str> {
+        self.ref_name()
+            .filter(|name| ValidDigest::parse(name).is_err() || *name == &*self.digest)
+    }
+
+    /// Whether its JSON is written back exactly as read even as an untagged entry: its
+    /// `ref.name` spells another digest, so it is no tag, and it is kept as the writer wrote it.
+    pub(crate) fn verbatim(&self) -> bool {
+        self.raw.is_some() && self.ref_name() != self.tag_name()
+    }
+
+    /// Its media type, digest and size only. `None` only if the digest no longer parses, which
+    /// cannot happen: it was taken from a parsed descriptor.
+    pub(crate) fn plain(&self) -> Option<Descriptor> {
+        let digest = Digest::from_str(&self.digest).ok()?;
+        Some(Descriptor::new(self.media_type.clone(), self.size, digest))
+    }
+
+    /// The whole descriptor (see [`Held::plain`] for `None`).
+    pub(crate) fn descriptor(&self) -> Option<Descriptor> {
+        match &self.extra {
+            Extra::None => self.plain(),
+            Extra::RefName(name) => {
+                let mut desc = self.plain()?;
+                desc.set_annotations(Some(HashMap::from([(
+                    REF_NAME.to_string(),
+                    name.to_string(),
+                )])));
+                Some(desc)
+            }
+            Extra::Full(desc) => Some(Descriptor::clone(desc)),
+        }
+    }
+
+    /// The descriptor without its `ref.name` annotation, as a digest entry gives it.
+    pub(crate) fn without_ref_name(&self) -> Option<Descriptor> {
+        match &self.extra {
+            Extra::None | Extra::RefName(_) => self.plain(),
+            Extra::Full(desc) => Some(store_core::descriptor::without_ref_name(desc)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn desc(value: serde_json::Value) -> Descriptor {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn every_shape_comes_back_as_it_went_in() {
+        let shapes = [
+            json!({"mediaType": "a/b", "digest": D, "size": 3}),
+            json!({"mediaType": "a/b", "digest": D, "size": 3, "annotations": {REF_NAME: "v1"}}),
+            json!({"mediaType": "a/b", "digest": D, "size": 3, "annotations": {REF_NAME: ""}}),
+            json!({"mediaType": "a/b", "digest": D, "size": 3, "annotations": {"x": "y"}}),
+            json!({"mediaType": "a/b", "digest": D, "size": 3,
+                   "annotations": {REF_NAME: "v1", "x": "y"},
+                   "platform": {"architecture": "arm64", "os": "linux"}}),
+        ];
+        for shape in shapes {
+            let original = desc(shape);
+            let held = Held::new(original.clone(), None);
+            assert_eq!(held.descriptor().unwrap(), original);
+            assert_eq!(
+                held.without_ref_name().unwrap(),
+                store_core::descriptor::without_ref_name(&original)
+            );
+            assert_eq!(
+                held.plain().unwrap(),
+                store_core::descriptor::plain(&original)
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_tags() {
+        let tagged = Held::new(
+            desc(json!({"mediaType": "a/b", "digest": D, "size": 3,
+                        "annotations": {REF_NAME: "v1"}})),
+            None,
+        );
+        assert_eq!(tagged.tag_name(), Some("v1"));
+        let other = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let hijack = Held::new(
+            desc(json!({"mediaType": "a/b", "digest": D, "size": 3,
+                        "annotations": {REF_NAME: other}})),
+            Some(Bytes::from_static(b"{}")),
+        );
+        assert_eq!(hijack.ref_name(), Some(other));
+        assert_eq!(hijack.tag_name(), None);
+        assert!(hijack.verbatim());
+        let empty = Held::new(
+            desc(json!({"mediaType": "a/b", "digest": D, "size": 3,
+                        "annotations": {REF_NAME: ""}})),
+            None,
+        );
+        assert!(empty.has_ref_name());
+        assert_eq!(empty.ref_name(), None);
+    }
+}
