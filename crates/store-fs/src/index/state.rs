@@ -351,11 +351,7 @@ impl IndexState {
     pub(crate) fn resolve(&self, reference: &str) -> Option<Descriptor> {
         let table = self.read();
         let held = table.get(reference)?;
-        if **held.digest() == *reference {
-            held.without_ref_name()
-        } else {
-            held.descriptor()
-        }
+        held.resolved(**held.digest() == *reference)
     }
 
     /// The tags, ascending, strictly after `last`.
