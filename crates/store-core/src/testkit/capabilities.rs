@@ -129,26 +129,6 @@ impl Default for Capabilities {
     }
 }
 
-impl Capabilities {
-    /// What two stores can both do: a copy between them uses fixtures both take.
-    pub fn both(self, other: Capabilities) -> Capabilities {
-        Capabilities {
-            untag: self.untag && other.untag,
-            tag_grammar: if self.tag_grammar == other.tag_grammar {
-                self.tag_grammar
-            } else {
-                TagGrammar::Distribution
-            },
-            references_blobs: self.references_blobs && other.references_blobs,
-            keeps_tag_annotations: self.keeps_tag_annotations && other.keeps_tag_annotations,
-            indexes_parents: self.indexes_parents && other.indexes_parents,
-            artifact_manifest: self.artifact_manifest && other.artifact_manifest,
-            exclusive_concurrent_push: self.exclusive_concurrent_push
-                && other.exclusive_concurrent_push,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,10 +142,5 @@ mod tests {
         let refname = TagGrammar::RefName.good_tags();
         let distribution = TagGrammar::Distribution.bad_tags();
         assert!(refname.iter().any(|t| distribution.contains(t)));
-        let both = Capabilities::default().both(Capabilities {
-            artifact_manifest: false,
-            ..Capabilities::default()
-        });
-        assert!(!both.artifact_manifest && both.untag);
     }
 }
