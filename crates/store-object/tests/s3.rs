@@ -45,7 +45,7 @@ async fn conformance_suite_on_seaweedfs() {
                 .await
                 .expect("open");
             assert!(store.has_conditional_writes(), "SeaweedFS passes the conditional-write probe");
-            testkit::$check(&store).await;
+            testkit::$check(&store, &testkit::Capabilities::default()).await;
         )*};
     }
     run!(

@@ -129,6 +129,20 @@ async fn missing_content_and_refused_operations_are_typed() {
         manifest.digest()
     );
 
+    // 2.8 answers a manifest request for a blob's digest with HTTP 500; that is a digest
+    // naming no manifest, NotFound, not a server fault.
+    let layer = store_core::content::successors(&repo, &manifest)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let err = repo.resolve(layer.digest().as_ref()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("a blob"), "{err}");
+    // Something shaped like a digest of an unknown algorithm is no tag to set.
+    let err = repo.tag(&manifest, "v1:z").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidReference, "{err}");
+
     // A blob whose bytes do not match its digest is never committed.
     let data = b"the real bytes".to_vec();
     let mut desc = store_core::content::descriptor_from_bytes(

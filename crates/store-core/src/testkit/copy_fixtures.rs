@@ -1,6 +1,6 @@
 //! The content the copy checks run on ([`CopyFixture`]).
 
-use super::fixtures::{artifact_manifest, image_index, image_manifest, layer, Blob, SBOM_TYPE};
+use super::fixtures::{artifact, image_index, image_manifest, layer, Blob, SBOM_TYPE};
 use crate::descriptor::{OCI_CONFIG, OCI_INDEX};
 use crate::error::Result;
 use crate::traits::Target;
@@ -27,7 +27,7 @@ pub const SBOM: &str = SBOM_TYPE;
 ///
 /// **Referrers** (tag `app` → `app`): `app` (manifest of `app-config`, `app-layer`);
 /// `app-index` (index of `app`); `sbom` (artifact manifest of type [`SBOM`] on `app`, listing
-/// `sbom-blob`); `signature` (image manifest on `app` whose config `sig-config` has media type
+/// `sbom-blob`; see [`CopyFixture::with_artifact_manifest`]); `signature` (image manifest on `app` whose config `sig-config` has media type
 /// [`SIGNATURE_TYPE`]); `sig-of-sig` (the same kind on `signature`, config `sig2-config`).
 #[derive(Debug, Clone)]
 pub struct CopyFixture {
@@ -86,6 +86,13 @@ fn platform_config(platform: Value, label: &str) -> Blob {
 impl CopyFixture {
     /// Builds the content (always the same bytes).
     pub fn new() -> CopyFixture {
+        CopyFixture::with_artifact_manifest(true)
+    }
+
+    /// Builds the content with `sbom` an OCI artifact manifest when `artifact_manifest`, else
+    /// an image manifest of artifact type [`SBOM`] whose config is `sbom-blob` (for a store
+    /// refusing the withdrawn artifact manifest; same names, same edges).
+    pub fn with_artifact_manifest(artifact_manifest: bool) -> CopyFixture {
         let mut nodes: Vec<(&'static str, Blob)> = Vec::new();
         let mut add = |name: &'static str, blob: Blob| -> Descriptor {
             let desc = blob.desc.clone();
@@ -179,7 +186,7 @@ impl CopyFixture {
         );
         add(
             "sbom",
-            artifact_manifest(SBOM, &[sbom_blob], Some(&app), &[]),
+            artifact(artifact_manifest, SBOM, &sbom_blob, Some(&app), &[]),
         );
         let sig_config = add(
             "sig-config",

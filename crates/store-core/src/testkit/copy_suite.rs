@@ -14,6 +14,7 @@
 
 use super::copy_fixtures::{CopyFixture, GRAPH, GRAPH_MANIFESTS, SBOM, SIGNATURE_TYPE};
 use super::instrumented::{CallCounts, Gauge, Instrumented, Method};
+use super::Capabilities;
 use crate::content::fetch_all;
 use crate::copy::{
     copy, copy_graph, extended_copy, extended_copy_graph, CopyGraphOptions, CopyOptions,
@@ -25,6 +26,26 @@ use crate::traits::{Deleter, GraphTarget, ReadOnlyGraphTarget, ReadOnlyStorage};
 use oci_spec::image::{Arch, Descriptor, Os, Platform, PlatformBuilder};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The capabilities of the two stores of a copy: the checks assert what they promise (a
+/// registry source lists referrers only as predecessors and resolves no blob digest, ...).
+/// The default is two layout stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyCapabilities {
+    /// What the source can do.
+    pub source: Capabilities,
+    /// What the destination can do.
+    pub destination: Capabilities,
+}
+
+impl CopyCapabilities {
+    /// The fixture both stores take (see [`CopyFixture::with_artifact_manifest`]).
+    pub fn fixture(&self) -> CopyFixture {
+        CopyFixture::with_artifact_manifest(
+            self.source.artifact_manifest && self.destination.artifact_manifest,
+        )
+    }
+}
 
 /// How long a copy may take before a check calls it a deadlock (generous: every copy here
 /// takes milliseconds).
@@ -176,8 +197,12 @@ fn platform(os: Os, arch: Arch, variant: Option<&str>, version: Option<&str>) ->
 
 /// A full `copy_graph` of the 11-node graph costs 11 source fetches, 11 destination exists and
 /// 11 pushes, nothing else; every node is fetched and pushed once, children first.
-pub async fn copy_graph_costs<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_graph_costs<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -227,8 +252,12 @@ where
 /// `copy` adds one source resolve and one destination tag; copying again into a complete
 /// destination pushes nothing but still tags (walking the present graph: 11 exists, 7 fetches;
 /// with `repair: false`, 1 exists); an empty destination reference means the source's.
-pub async fn copy_tags_and_copies_again<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_tags_and_copies_again<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -353,8 +382,12 @@ where
 /// `layer3`): an oras-go-style skip would check 9 and fetch 5; the difference is the repair's
 /// price (the bodies of `index1`, `manifest1`, `manifest2`; the exists of `manifest1`,
 /// `layer1`).
-pub async fn copy_pushes_only_missing_nodes<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_pushes_only_missing_nodes<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -426,8 +459,12 @@ where
 /// A layer deleted from a complete destination (as an interrupted copy would leave it) stays
 /// missing after an oras-go-style copy (`repair: false`: 1 exists, nothing else) and is back
 /// after a default copy (11 exists, 8 fetches: 7 bodies and the layer, 1 push).
-pub async fn copy_repairs_an_incomplete_destination<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_repairs_an_incomplete_destination<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -494,8 +531,12 @@ where
 /// `target_platform`: the first matching child of an index (variant and OS version compared
 /// only when wanted, OS features a subset), a single manifest by its config, `NotFound` when
 /// nothing matches, `Unsupported` for a layer or a manifest whose config is no image config.
-pub async fn copy_selects_a_platform<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_selects_a_platform<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -631,20 +672,31 @@ where
     );
 
     let any = platform(Os::Linux, Arch::Amd64, None, None);
-    expect_copy_err(
-        copy(
-            &isrc,
-            &fixture.digest("app-layer"),
-            &idst,
-            "x",
-            &with(any.clone()),
-        )
-        .await,
-        ErrorKind::Unsupported,
-        Side::Source,
-        "select platform",
-        "a layer has no platform",
-    );
+    let layer_copy = copy(
+        &isrc,
+        &fixture.digest("app-layer"),
+        &idst,
+        "x",
+        &with(any.clone()),
+    )
+    .await;
+    if capabilities.source.references_blobs {
+        expect_copy_err(
+            layer_copy,
+            ErrorKind::Unsupported,
+            Side::Source,
+            "select platform",
+            "a layer has no platform",
+        );
+    } else {
+        expect_copy_err(
+            layer_copy,
+            ErrorKind::NotFound,
+            Side::Source,
+            "resolve",
+            "a layer's digest names nothing where references name manifests only",
+        );
+    }
     expect_copy_err(
         copy(&isrc, &fixture.digest("signature"), &idst, "x", &with(any)).await,
         ErrorKind::Unsupported,
@@ -655,9 +707,16 @@ where
 }
 
 /// `extended_copy` with an artifact-type filter, then `extended_copy_graph` with depth 1 and
-/// with unlimited depth, into one destination: each step pushes exactly what it adds.
-pub async fn extended_copy_depth_and_filter<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+/// with unlimited depth, into one destination: each step pushes exactly what it adds. From a
+/// source listing referrers only (no [`Capabilities::indexes_parents`]), `app-index` is no
+/// predecessor of `app` and stays behind, and the referrers come with their artifact type, so
+/// no body is read for the filter.
+pub async fn extended_copy_depth_and_filter<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -687,13 +746,15 @@ where
         }
     );
     // Predecessors of app and of sbom; the bodies of app-index, sbom and signature read for
-    // their artifact type (sbom's is then pushed from memory), and the 4 other nodes copied.
+    // their artifact type (sbom's is then pushed from memory), and the 4 other nodes copied;
+    // from a referrers listing, only the 5 nodes copied.
+    let parents = capabilities.source.indexes_parents;
     assert_eq!(
         isrc.counts(),
         CallCounts {
             resolve: 1,
             predecessors: 2,
-            fetch: 7,
+            fetch: if parents { 7 } else { 5 },
             ..Default::default()
         }
     );
@@ -713,9 +774,14 @@ where
         extended_copy_graph(&isrc, &idst, &app, &one_hop).await,
         "depth 1",
     );
+    let one_hop_pushes: &[&str] = if parents {
+        &["app-index", "sig-config", "signature"]
+    } else {
+        &["sig-config", "signature"]
+    };
     assert_eq!(
         sorted_names(fixture, &idst.calls(Method::Push)),
-        ["app-index", "sig-config", "signature"]
+        one_hop_pushes
     );
     assert_eq!(isrc.counts().predecessors, 1, "only app's predecessors");
     assert_absent(dst, fixture, &["sig-of-sig"]).await;
@@ -730,27 +796,19 @@ where
         sorted_names(fixture, &idst.calls(Method::Push)),
         ["sig-of-sig", "sig2-config"]
     );
+    let mut asked: Vec<&str> = vec!["app", "sbom", "sig-of-sig", "signature"];
+    if parents {
+        asked.insert(1, "app-index");
+    }
     assert_eq!(
         sorted_names(fixture, &isrc.calls(Method::Predecessors)),
-        ["app", "app-index", "sbom", "sig-of-sig", "signature"]
+        asked
     );
-    assert_present(
-        dst,
-        fixture,
-        &[
-            "app",
-            "app-config",
-            "app-layer",
-            "app-index",
-            "sbom",
-            "sbom-blob",
-            "signature",
-            "sig-config",
-            "sig-of-sig",
-            "sig2-config",
-        ],
-    )
-    .await;
+    let family = app_family(parents);
+    assert_present(dst, fixture, &family).await;
+    if !parents {
+        assert_absent(dst, fixture, &["app-index"]).await;
+    }
 
     // Following signatures only, from the signature: its signature is the one root.
     isrc.reset();
@@ -770,9 +828,15 @@ where
 
 /// At `concurrency`, on a graph whose nodes share successors: no deadlock, each node fetched
 /// and pushed exactly once, children first, and never more than `concurrency` calls in flight
-/// on both stores together; then the same for an extended copy whose roots share `app`.
-pub async fn copy_at_concurrency<S, D>(src: &S, dst: &D, fixture: &CopyFixture, concurrency: usize)
-where
+/// on both stores together; then the same for an extended copy whose roots share `app` (from
+/// `app-layer`; from `app`, without `app-index`, for a source listing referrers only).
+pub async fn copy_at_concurrency<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    capabilities: &CopyCapabilities,
+    concurrency: usize,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -808,38 +872,54 @@ where
         graph,
         ..Default::default()
     };
+    // A source listing referrers only has no predecessor of a layer: the copy starts at `app`.
+    let parents = capabilities.source.indexes_parents;
+    let start = if parents { "app-layer" } else { "app" };
     let copied = tokio::time::timeout(
         DEADLOCK_GUARD,
-        extended_copy_graph(&isrc, &idst, &fixture.desc("app-layer"), &extended),
+        extended_copy_graph(&isrc, &idst, &fixture.desc(start), &extended),
     )
     .await;
     match copied {
         Ok(result) => ok(result, "extended_copy_graph"),
         Err(_) => panic!("extended_copy_graph at concurrency {concurrency}: deadlock"),
     }
-    let family = sorted(&[
-        "app",
-        "app-config",
-        "app-layer",
-        "app-index",
-        "sbom",
-        "sbom-blob",
-        "signature",
-        "sig-config",
-        "sig-of-sig",
-        "sig2-config",
-    ]);
+    let family = sorted(&app_family(parents));
     assert_eq!(sorted_names(fixture, &idst.calls(Method::Push)), family);
     assert_eq!(sorted_names(fixture, &idst.calls(Method::Exists)), family);
     assert_children_first(fixture, &idst.calls(Method::Push));
     assert!(gauge.peak() <= concurrency, "{} in flight", gauge.peak());
 }
 
+/// `app` and everything an extended copy of it reaches: its successors, its referrers and
+/// theirs, and `app-index` where the source lists parent indexes.
+fn app_family(parents: bool) -> Vec<&'static str> {
+    let mut family = vec![
+        "app",
+        "app-config",
+        "app-layer",
+        "sbom",
+        "sbom-blob",
+        "signature",
+        "sig-config",
+        "sig-of-sig",
+        "sig2-config",
+    ];
+    if parents {
+        family.push("app-index");
+    }
+    family
+}
+
 /// A source fetch fails (`layer2`): the error keeps its kind and names the source; nothing
 /// above `layer2` reaches the destination, no manifest there lacks a successor; once the source
 /// recovers, the same copy completes.
-pub async fn copy_source_fetch_error<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_source_fetch_error<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -884,8 +964,12 @@ where
 
 /// A destination push fails (`manifest3`): the error keeps its kind and names the
 /// destination's push; nothing above `manifest3` is pushed.
-pub async fn copy_destination_push_error<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_destination_push_error<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -929,8 +1013,12 @@ where
 
 /// The source's reader breaks in the middle of `layer3`: the push fails, but the error names
 /// the source (`fetch`) and keeps the reader's kind; nothing above `layer3` is pushed.
-pub async fn copy_source_reader_error<S, D>(src: &S, dst: &D, fixture: &CopyFixture)
-where
+pub async fn copy_source_reader_error<S, D>(
+    src: &S,
+    dst: &D,
+    fixture: &CopyFixture,
+    _capabilities: &CopyCapabilities,
+) where
     S: ReadOnlyGraphTarget + ?Sized,
     D: GraphTarget + Deleter + ?Sized,
 {
@@ -966,23 +1054,33 @@ where
 /// included) and a destination made by `$make_dst` (a closure returning a future of
 /// `(store, guard)`, empty; it must implement `Deleter` without deleting more than it is
 /// asked). Invoke it once per module.
+///
+/// `copy_tests!($make_src, $make_dst, capabilities = expr)` takes the stores'
+/// [`CopyCapabilities`] (a registry on either side); without it, two layout stores.
 #[macro_export]
 macro_rules! copy_tests {
     ($make_src:expr, $make_dst:expr) => {
-        $crate::__copy_test!($make_src, $make_dst, copy_graph_costs);
-        $crate::__copy_test!($make_src, $make_dst, copy_tags_and_copies_again);
-        $crate::__copy_test!($make_src, $make_dst, copy_pushes_only_missing_nodes);
-        $crate::__copy_test!($make_src, $make_dst, copy_repairs_an_incomplete_destination);
-        $crate::__copy_test!($make_src, $make_dst, copy_selects_a_platform);
-        $crate::__copy_test!($make_src, $make_dst, extended_copy_depth_and_filter);
-        $crate::__copy_test!($make_src, $make_dst, copy_source_fetch_error);
-        $crate::__copy_test!($make_src, $make_dst, copy_destination_push_error);
-        $crate::__copy_test!($make_src, $make_dst, copy_source_reader_error);
-        $crate::__copy_test!($make_src, $make_dst, copy_at_concurrency_1 => copy_at_concurrency(1));
-        $crate::__copy_test!($make_src, $make_dst, copy_at_concurrency_2 => copy_at_concurrency(2));
-        $crate::__copy_test!($make_src, $make_dst, copy_at_concurrency_3 => copy_at_concurrency(3));
-        $crate::__copy_test!($make_src, $make_dst, copy_at_concurrency_4 => copy_at_concurrency(4));
-        $crate::__copy_test!($make_src, $make_dst, copy_at_concurrency_5 => copy_at_concurrency(5));
+        $crate::copy_tests!(
+            $make_src,
+            $make_dst,
+            capabilities = $crate::testkit::copy_suite::CopyCapabilities::default()
+        );
+    };
+    ($make_src:expr, $make_dst:expr, capabilities = $caps:expr) => {
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_graph_costs);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_tags_and_copies_again);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_pushes_only_missing_nodes);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_repairs_an_incomplete_destination);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_selects_a_platform);
+        $crate::__copy_test!($make_src, $make_dst, $caps, extended_copy_depth_and_filter);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_source_fetch_error);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_destination_push_error);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_source_reader_error);
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_at_concurrency_1 => copy_at_concurrency(1));
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_at_concurrency_2 => copy_at_concurrency(2));
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_at_concurrency_3 => copy_at_concurrency(3));
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_at_concurrency_4 => copy_at_concurrency(4));
+        $crate::__copy_test!($make_src, $make_dst, $caps, copy_at_concurrency_5 => copy_at_concurrency(5));
     };
 }
 
@@ -990,16 +1088,18 @@ macro_rules! copy_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __copy_test {
-    ($make_src:expr, $make_dst:expr, $name:ident) => {
-        $crate::__copy_test!($make_src, $make_dst, $name => $name());
+    ($make_src:expr, $make_dst:expr, $caps:expr, $name:ident) => {
+        $crate::__copy_test!($make_src, $make_dst, $caps, $name => $name());
     };
-    ($make_src:expr, $make_dst:expr, $name:ident => $check:ident($($arg:expr),*)) => {
+    ($make_src:expr, $make_dst:expr, $caps:expr, $name:ident => $check:ident($($arg:expr),*)) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let fixture = $crate::testkit::copy_fixtures::CopyFixture::new();
+            let capabilities: $crate::testkit::copy_suite::CopyCapabilities = $caps;
+            let fixture = capabilities.fixture();
             let (src, _src_guard) = ($make_src)(fixture.clone()).await;
             let (dst, _dst_guard) = ($make_dst)().await;
-            $crate::testkit::copy_suite::$check(&src, &dst, &fixture $(, $arg)*).await;
+            $crate::testkit::copy_suite::$check(&src, &dst, &fixture, &capabilities $(, $arg)*)
+                .await;
         }
     };
 }

@@ -182,6 +182,29 @@ pub fn artifact_manifest(
     Blob::new(OCI_ARTIFACT_MANIFEST, to_bytes(&Value::Object(body)))
 }
 
+/// An artifact of `artifact_type` on `subject` whose only content is `blob`: an OCI artifact
+/// manifest listing it when `artifact_manifest`, else (for a store refusing the withdrawn
+/// artifact manifest) an OCI image manifest with that `artifactType` and `blob` as its config,
+/// so both have the same single edge to `blob`.
+pub fn artifact(
+    artifact_manifest: bool,
+    artifact_type: &str,
+    blob: &Descriptor,
+    subject: Option<&Descriptor>,
+    annotations: &[(&str, &str)],
+) -> Blob {
+    if artifact_manifest {
+        self::artifact_manifest(
+            artifact_type,
+            std::slice::from_ref(blob),
+            subject,
+            annotations,
+        )
+    } else {
+        image_manifest(blob, &[], subject, Some(artifact_type), annotations)
+    }
+}
+
 /// A single-platform image: a config, one layer and the manifest listing them.
 #[derive(Debug, Clone)]
 pub struct SmallImage {
@@ -323,7 +346,7 @@ pub fn yielding_reader(data: Bytes, chunk: usize) -> BoxReader {
 /// | `index-nested` | index | index1, index2 |
 /// | `index-empty` | index | — |
 /// | `sbom-blob` | blob | — |
-/// | `sbom` | artifact manifest ([`SBOM_TYPE`]) | subject manifest1, sbom-blob |
+/// | `sbom` | artifact manifest ([`SBOM_TYPE`]; see [`GraphFixture::with_artifact_manifest`]) | subject manifest1, sbom-blob |
 /// | `signature-config` | config of type [`SIGNATURE_TYPE`] | — |
 /// | `signature` | image manifest, no `artifactType` | subject manifest1, signature-config |
 #[derive(Debug, Clone)]
@@ -340,6 +363,13 @@ impl Default for GraphFixture {
 impl GraphFixture {
     /// Builds the graph (always the same bytes).
     pub fn new() -> GraphFixture {
+        GraphFixture::with_artifact_manifest(true)
+    }
+
+    /// Builds the graph, with `sbom` an OCI artifact manifest when `artifact_manifest`, else an
+    /// image manifest of artifact type [`SBOM_TYPE`] whose config is `sbom-blob` (see
+    /// [`artifact`]); always the same bytes for the same argument.
+    pub fn with_artifact_manifest(artifact_manifest: bool) -> GraphFixture {
         let layer1 = layer(b"layer one\n");
         let layer2 = layer(b"layer two\n");
         let layer3 = layer(b"layer three\n");
@@ -373,9 +403,10 @@ impl GraphFixture {
             "application/spdx+json",
             &br#"{"spdxVersion":"SPDX-2.3"}"#[..],
         );
-        let sbom = artifact_manifest(
+        let sbom = artifact(
+            artifact_manifest,
             SBOM_TYPE,
-            std::slice::from_ref(&sbom_blob.desc),
+            &sbom_blob.desc,
             Some(&manifest1.desc),
             &[("org.example.kind", "sbom")],
         );

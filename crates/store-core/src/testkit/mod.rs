@@ -26,6 +26,7 @@
 //! Every check panics with a message naming the operation and what differed. A check only
 //! asserts what holds whether or not the store garbage-collects on delete.
 
+mod capabilities;
 pub mod copy_fixtures;
 pub mod copy_suite;
 pub mod fixtures;
@@ -36,6 +37,7 @@ mod suite;
 // The generating macros live at the crate root (`#[macro_export]`); they are named here too so
 // that `ocistore::testkit::conformance_tests!` works through the facade's module re-export.
 pub use crate::{conformance_tests, copy_tests, read_only_conformance_tests};
+pub use capabilities::{Capabilities, TagGrammar};
 pub use read_only::{
     open_seeded, read_only_digest_and_reference_errors, read_only_fetch_and_exists,
     read_only_predecessors_and_referrers, read_only_resolve, read_only_tags,
@@ -109,18 +111,41 @@ fn plain_names(graph: &GraphFixture, list: &[Descriptor]) -> Vec<String> {
     names
 }
 
-/// Checks the predecessors of every node of `graph` against [`PREDECESSOR_TABLE`] and the
-/// referrers of `manifest1` (`sbom` and `signature`) with and without an artifact-type filter.
+/// The predecessors of `name` a store with `capabilities` lists: the whole row of
+/// [`PREDECESSOR_TABLE`], or only the referrers (`sbom` and `signature`, of `manifest1`) when it
+/// does not index parents.
+fn expected_predecessors(name: &str, capabilities: &Capabilities) -> Vec<&'static str> {
+    let row = PREDECESSOR_TABLE
+        .iter()
+        .find(|(node, _)| *node == name)
+        .map_or(&[][..], |(_, row)| *row);
+    if capabilities.indexes_parents {
+        row.to_vec()
+    } else if name == "manifest1" {
+        vec!["sbom", "signature"]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Checks the predecessors of every node of `graph` against [`PREDECESSOR_TABLE`] (only its
+/// referrers when `capabilities` index no parents) and the referrers of `manifest1` (`sbom` and
+/// `signature`) with and without an artifact-type filter.
 ///
 /// # Panics
 /// On the first difference, naming the node.
-pub async fn assert_graph<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &GraphFixture) {
+pub async fn assert_graph<S: ReadOnlyGraphTarget + ?Sized>(
+    store: &S,
+    graph: &GraphFixture,
+    capabilities: &Capabilities,
+) {
     assert_eq!(
         PREDECESSOR_TABLE.len(),
         graph.nodes().len(),
         "the table must cover every node"
     );
-    for (name, expected) in PREDECESSOR_TABLE {
+    for (name, _) in PREDECESSOR_TABLE {
+        let expected = expected_predecessors(name, capabilities);
         let node = graph.get(name);
         let found = match store.predecessors(&node.desc).await {
             Ok(found) => found,
@@ -128,7 +153,7 @@ pub async fn assert_graph<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &Gr
         };
         assert_eq!(
             plain_names(graph, &found),
-            expected.to_vec(),
+            expected,
             "predecessors of {name}"
         );
         for predecessor in &found {
@@ -252,43 +277,61 @@ async fn assert_walks<S: ReadOnlyGraphTarget + ?Sized>(store: &S, graph: &GraphF
 /// Generates one `#[tokio::test]` per read-write check of [`crate::testkit`] for the store made
 /// by `$make`, a closure returning a future of `(store, guard)`; see the module documentation.
 ///
-/// `conformance_tests!($make, only [check, ...])` generates only the listed checks, for a store
-/// that cannot do what the others assert (a registry that deletes no tags, keeps no descriptor
-/// annotations, or follows another tag grammar); say in a comment beside it why each is left
-/// out, and test what the store does instead.
+/// `conformance_tests!($make, capabilities = expr)` runs the same checks against a store that
+/// does less than a layout store (a registry that deletes no tags, keeps no descriptor
+/// annotations, follows another tag grammar): `expr` is its [`crate::testkit::Capabilities`],
+/// and each check asserts what those promise. Without it, `Capabilities::default()`.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr, only [$($check:ident),* $(,)?]) => {
-        $( $crate::__conformance_test!($make, $check); )*
-    };
     ($make:expr) => {
-        $crate::__conformance_test!($make, push_fetch_round_trip);
-        $crate::__conformance_test!($make, push_twice_is_already_exists);
-        $crate::__conformance_test!($make, mismatched_content_is_not_stored);
-        $crate::__conformance_test!($make, invalid_digests_are_refused);
-        $crate::__conformance_test!($make, absurd_sizes_are_refused);
-        $crate::__conformance_test!($make, invalid_manifest_is_not_stored);
-        $crate::__conformance_test!($make, resolve_tag_digest_and_blob);
-        $crate::__conformance_test!($make, tag_errors);
-        $crate::__conformance_test!($make, tag_moves_between_manifests);
-        $crate::__conformance_test!($make, untag_errors_and_effects);
-        $crate::__conformance_test!($make, tags_pagination);
-        $crate::__conformance_test!($make, predecessors_of_the_graph);
-        $crate::__conformance_test!($make, concurrent_pushes_of_one_blob);
-        $crate::__conformance_test!($make, concurrent_fetches);
-        $crate::__conformance_test!($make, delete_removes_content);
+        $crate::conformance_tests!(
+            $make,
+            capabilities = $crate::testkit::Capabilities::default()
+        );
+    };
+    ($make:expr, capabilities = $capabilities:expr) => {
+        $crate::__conformance_tests!(
+            $make,
+            $capabilities,
+            [
+                push_fetch_round_trip,
+                push_twice_is_already_exists,
+                mismatched_content_is_not_stored,
+                invalid_digests_are_refused,
+                absurd_sizes_are_refused,
+                invalid_manifest_is_not_stored,
+                resolve_tag_digest_and_blob,
+                tag_errors,
+                tag_moves_between_manifests,
+                untag_errors_and_effects,
+                tags_pagination,
+                predecessors_of_the_graph,
+                concurrent_pushes_of_one_blob,
+                concurrent_fetches,
+                delete_removes_content,
+            ]
+        );
     };
 }
 
+/// The read-write conformance tests of a list of checks; used by [`conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($make:expr, $capabilities:expr, [$($check:ident),* $(,)?]) => {
+        $( $crate::__conformance_test!($make, $capabilities, $check); )*
+    };
+}
 /// One read-write conformance test; used by [`conformance_tests!`].
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_test {
-    ($make:expr, $check:ident) => {
+    ($make:expr, $capabilities:expr, $check:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {
+            let capabilities: $crate::testkit::Capabilities = $capabilities;
             let (store, _guard) = ($make)().await;
-            $crate::testkit::$check(&store).await;
+            $crate::testkit::$check(&store, &capabilities).await;
         }
     };
 }

@@ -2,7 +2,7 @@
 //! they run on content seeded beforehand from a [`Seed`].
 
 use super::fixtures::{descriptor_json, layer, malformed_digests, Blob, GraphFixture};
-use super::{assert_graph, expect_err};
+use super::{assert_graph, expect_err, Capabilities};
 use crate::content::fetch_all;
 use crate::descriptor::{self, is_manifest, without_ref_name, OCI_INDEX, OCTET_STREAM, REF_NAME};
 use crate::digest::{digest_string, Algorithm};
@@ -260,7 +260,7 @@ pub async fn read_only_predecessors_and_referrers<S: ReadOnlyConformanceStore + 
     store: &S,
     seed: &Seed,
 ) {
-    assert_graph(store, &seed.graph).await;
+    assert_graph(store, &seed.graph, &Capabilities::default()).await;
 }
 
 /// Malformed digests are `InvalidDigest` on fetch and exists and resolve to `NotFound`; their

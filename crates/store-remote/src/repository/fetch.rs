@@ -176,7 +176,14 @@ impl Repository {
         let call = self
             .call(Method::HEAD, url.clone(), "pull")
             .header(ACCEPT, MANIFEST_ACCEPT);
-        let response = check(self.client.send(call).await?, &Method::HEAD).await?;
+        let response = self.client.send(call).await?;
+        if response.status().is_server_error() && self.names_a_blob(&wanted).await {
+            return Err(Error::not_found(format!(
+                "{}@{wanted} (a blob; a registry resolves manifests only)",
+                self.name
+            )));
+        }
+        let response = check(response, &Method::HEAD).await?;
         let limit = self.client.options().max_metadata_bytes;
         let media_type = header(&response, "content-type")
             .map(bare_media_type)
@@ -246,6 +253,14 @@ impl Repository {
             size,
             digest.to_oci(),
         ))
+    }
+
+    /// Whether `reference` is the digest of a blob of this repository. distribution 2.8
+    /// answers a manifest request for a blob's digest with HTTP 500 (it reads the blob as a
+    /// manifest and fails to parse it), which is no server fault but a digest naming no
+    /// manifest.
+    async fn names_a_blob(&self, reference: &str) -> bool {
+        ValidDigest::is_valid(reference) && self.blob_descriptor(reference).await.is_ok()
     }
 
     /// The tag or digest part of `reference` when it names this repository (a bare tag or

@@ -81,7 +81,17 @@ impl Repository {
     pub(crate) async fn tag_impl(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         store_core::reference::require_reference("tag", reference)?;
         let digest = validate(desc)?;
-        let wanted = self.reference_in_repo(reference)?;
+        let wanted = match self.reference_in_repo(reference) {
+            // A digest the registry cannot address names nothing to resolve, but as the name
+            // to set it is no tag either.
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                return Err(Error::InvalidReference {
+                    reference: reference.to_string(),
+                    reason: "neither a tag nor a digest the registry addresses".into(),
+                })
+            }
+            other => other?,
+        };
         if ValidDigest::parse(&wanted).is_ok() {
             if wanted != digest.as_str() {
                 return Err(Error::InvalidReference {

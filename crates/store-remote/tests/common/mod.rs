@@ -3,11 +3,14 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use ocistore_test_registry::RunningRegistry;
+use ocistore_test_registry::{
+    Auth, Error, FakeOptions, FakeRegistry, Registry as RealRegistry, RunningRegistry,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use store_core::content::{push_artifact, push_image};
 use store_core::spec::{Descriptor, MediaType};
+use store_core::testkit::{Capabilities, TagGrammar};
 use store_remote::{Client, ClientOptions, Credential, Repository, Secret, Static};
 
 /// Options for tests: tiny backoff so that retries take milliseconds.
@@ -75,4 +78,64 @@ pub async fn push_sbom(target: &Repository, subject: &Descriptor, label: &str) -
     )
     .await
     .expect("push_artifact")
+}
+
+/// What keeps the registry of one test alive: the real one or the test double.
+pub enum Guard {
+    Real(RunningRegistry),
+    Double(FakeRegistry),
+}
+
+/// Repository `name` on a `docker-registry` of its own; where docker-registry is not installed
+/// (and `OCISTORE_REQUIRE_INTEROP` is not `1`), on the test double instead, after saying so.
+pub fn registry_or_double(name: &str) -> (Repository, Guard) {
+    match RealRegistry::start(Auth::Anonymous) {
+        Ok(registry) => {
+            let client = client_for(&registry);
+            let repo = repo(&client, &registry, name);
+            (repo, Guard::Real(registry))
+        }
+        Err(Error::Skipped(skip)) => {
+            skip.print();
+            let double = FakeRegistry::start(FakeOptions::default()).expect("test double");
+            let client = client_with(test_options(), Credential::Anonymous);
+            let repo =
+                Repository::new(&client, &format!("{}/{name}", double.host())).expect("repository");
+            (repo, Guard::Double(double))
+        }
+        Err(err) => panic!("starting docker-registry: {err}"),
+    }
+}
+
+/// What distribution 2.8 does otherwise than a layout.
+pub fn distribution() -> Capabilities {
+    Capabilities {
+        // DELETE /manifests/<tag> answers DIGEST_INVALID.
+        untag: false,
+        tag_grammar: TagGrammar::Distribution,
+        // Tags and manifest requests name manifests only.
+        references_blobs: false,
+        // A tag is the manifest's bytes under a name: no descriptor annotations.
+        keeps_tag_annotations: false,
+        // No API tells which indexes list a manifest; referrers come from the tag schema.
+        indexes_parents: false,
+        // 2.8 refuses the withdrawn artifact manifest (MANIFEST_INVALID).
+        artifact_manifest: false,
+        // Concurrent uploads of one blob all complete; only the first HEAD tells
+        // AlreadyExists.
+        exclusive_concurrent_push: false,
+    }
+}
+
+/// The capabilities of the registry [`registry_or_double`] starts: distribution 2.8's, or the
+/// test double's, which deletes tags.
+pub fn registry_capabilities() -> Capabilities {
+    if RealRegistry::installed() {
+        distribution()
+    } else {
+        Capabilities {
+            untag: true,
+            ..distribution()
+        }
+    }
 }

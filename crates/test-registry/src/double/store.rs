@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use std::collections::{BTreeMap, HashMap};
 
 /// One repository's content.
@@ -31,10 +31,12 @@ pub(crate) struct Store {
     pub next_upload: u64,
 }
 
-/// `alg:hex` of `bytes` in `algorithm` (`sha256` or `sha512`); `None` for another algorithm.
+/// `alg:hex` of `bytes` in `algorithm` (`sha256`, `sha384` or `sha512`, as distribution
+/// does); `None` for another algorithm.
 pub(crate) fn digest_with(algorithm: &str, bytes: &[u8]) -> Option<String> {
     let hex = match algorithm {
         "sha256" => hex(&Sha256::digest(bytes)),
+        "sha384" => hex(&Sha384::digest(bytes)),
         "sha512" => hex(&Sha512::digest(bytes)),
         _ => return None,
     };

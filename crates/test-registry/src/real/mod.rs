@@ -181,6 +181,12 @@ impl Registry {
         Err(last_error.unwrap_or_else(|| Error::Crypto("no attempt was made".into())))
     }
 
+    /// Whether `docker-registry` is on `PATH`, that is whether [`Registry::start`] starts the
+    /// real registry (rather than skipping or failing for its absence). Never fails.
+    pub fn installed() -> bool {
+        find_program(PROGRAM).is_some()
+    }
+
     /// [`Registry::start`] for tests: `None` after printing the skip line when the registry is
     /// not installed (and not required); panics with the error's message on any other
     /// failure, which fails the test.
