@@ -119,3 +119,30 @@ async fn delete_cascades_to_blobs_pushed_before_a_reopen() {
     }
     assert!(store.fsck().await.expect("fsck").orphaned.is_empty());
 }
+
+/// Found by the model-based test (tests/model.rs of the facade): under `Manual` (and
+/// `Debounce`) a delete only recorded its change and removed the objects, so the saved
+/// `index.json` went on naming the deleted manifest.
+#[tokio::test]
+async fn delete_saves_the_index_before_removing_under_every_policy() {
+    use store_core::{Deleter, Resolver};
+    for policy in [
+        autosave::AutoSave::Manual,
+        autosave::AutoSave::Debounce(Duration::from_secs(3600)),
+    ] {
+        let options = StoreOptions::default().autosave(policy);
+        let (bucket, store, graph) = seeded(options).await;
+        // A referrer: no index lists it, so nothing is left naming it.
+        let manifest = graph.get("signature");
+        store.delete(&manifest.desc).await.expect("delete");
+        // Another store reads the bucket while this one is still open and has not been saved
+        // since: what it sees is what a crash now would leave.
+        let other = Store::open(Arc::clone(&bucket), "p").await.expect("open");
+        let digest = manifest.desc.digest().to_string();
+        let resolved = other.resolve(&digest).await;
+        assert!(resolved.is_err(), "{policy:?}: {resolved:?}");
+        let report = other.fsck().await.expect("fsck");
+        assert!(report.is_clean(), "{policy:?}: {report:?}");
+        store.close().await.expect("close");
+    }
+}
