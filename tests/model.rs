@@ -184,7 +184,7 @@ fn digest_of(i: usize) -> String {
 enum Op {
     Push(usize),
     Tag(usize, usize),
-    /// Tags an item with its own digest as the reference.
+    /// Tags an item with its own digest as its reference string.
     TagByDigest(usize),
     Untag(usize),
     /// Untags an item's digest (never a tag).
