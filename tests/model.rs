@@ -280,7 +280,7 @@ struct Model {
     /// Manifests whose successors the store's graph knows.
     known: BTreeSet<usize>,
     refs: Refs,
-    /// The reference sets the index on disk may hold after a drop: the first is certainly
+    /// The sets of references the index on disk may hold after a drop: the first is certainly
     /// saved, the others were current at some point since.
     saved: Vec<Refs>,
 }
