@@ -60,7 +60,7 @@ pub(crate) async fn doomed(
                 if doomed_set.contains(key) || contents.model.is_tagged(key) {
                     continue;
                 }
-                let Some(present) = graph.get(key) else {
+                let Some(present) = stored_child(contents, &child).await? else {
                     continue;
                 };
                 let orphaned = graph
@@ -77,6 +77,21 @@ pub(crate) async fn doomed(
             return Ok(doomed);
         }
     }
+}
+
+/// The node `child` as the graph knows it, or, for a blob stored but not in the graph (pushed
+/// before the store was reopened, and reached by no `index.json` entry then), `child` as its
+/// parent lists it; `None` when the blob is not stored.
+///
+/// Errors: `Backend` when the object cannot be checked.
+async fn stored_child(contents: &Contents, child: &Descriptor) -> Result<Option<Descriptor>> {
+    if let Some(present) = contents.graph.get(child.digest().as_ref()) {
+        return Ok(Some(present));
+    }
+    let Ok(digest) = ValidDigest::from_digest(child.digest()) else {
+        return Ok(None);
+    };
+    Ok(contents.blobs.stat(&digest).await?.map(|_| child.clone()))
 }
 
 /// Drops the `doomed` nodes from the graph and removes their objects.

@@ -312,6 +312,14 @@ impl StoreCore {
                 return Err(e);
             }
         }
+        // Under `Manual` and `Debounce` the change above is only recorded: a store dropped or
+        // a process killed after the removals must not leave an `index.json` naming what they
+        // removed. Even with nothing forgotten now, an earlier unsaved untag may have dropped
+        // the last reference to a doomed digest that the saved `index.json` still names.
+        if let Err(e) = saved(self.saver.flush_now().await) {
+            contents.model.restore(forgotten);
+            return Err(e);
+        }
         delete::remove(contents, &doomed).await
     }
 
@@ -421,6 +429,15 @@ impl PredecessorFinder for Store {
 
 #[async_trait]
 impl Deleter for Store {
+    /// Deletes `target`; with auto GC ([`StoreOptions::auto_gc`], the default) also its
+    /// referrers and every blob left with no predecessor and no tag. `index.json` is saved
+    /// without the deleted entries first, under every autosave policy (other pending changes
+    /// are saved with it), and only then are objects removed: `index.json` never names a
+    /// removed blob. Runs alone within this store.
+    ///
+    /// Errors: `InvalidDigest`; `NotFound` when `target` is not stored; `Backend` from the save
+    /// of `index.json` (nothing is removed then) or from a removal; fetch and parse errors of a
+    /// present manifest.
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let _alone = self.core.gate.write().await;
         self.core.delete(target).await

@@ -130,11 +130,8 @@ async fn cascade(contents: &Contents, target: &Descriptor, touches: &Touches) ->
             let left = match undoomed_parents.get_mut(key) {
                 Some(left) => left,
                 None => {
-                    let Some(present) = graph.get(key) else {
-                        continue;
-                    };
                     // `head` is still in the graph, so it is one of them.
-                    let count = graph.predecessors(&present).len();
+                    let count = graph.predecessors(&child).len();
                     work += count;
                     undoomed_parents.entry(key.to_string()).or_insert(count)
                 }
@@ -143,7 +140,7 @@ async fn cascade(contents: &Contents, target: &Descriptor, touches: &Touches) ->
             if *left > 0 || contents.index().is_tagged(key) {
                 continue;
             }
-            let Some(present) = graph.get(key) else {
+            let Some(present) = stored_child(contents, &child)? else {
                 continue;
             };
             if !spared(contents, &mut sparer, &present) {
@@ -153,6 +150,21 @@ async fn cascade(contents: &Contents, target: &Descriptor, touches: &Touches) ->
         doomed.push(head);
     }
     Ok(Cascade { doomed, work })
+}
+
+/// The node `child` as the graph knows it, or, for a blob stored but not in the graph (pushed
+/// before the store was reopened, and reached by no `index.json` entry then), `child` as its
+/// parent lists it; `None` when the blob is not stored.
+///
+/// Errors: `Io` when the blob's path cannot be inspected.
+fn stored_child(contents: &Contents, child: &Descriptor) -> Result<Option<Descriptor>> {
+    if let Some(present) = contents.graph().get(child.digest().as_ref()) {
+        return Ok(Some(present));
+    }
+    let Ok(digest) = ValidDigest::from_digest(child.digest()) else {
+        return Ok(None);
+    };
+    Ok(contents.stat(&digest)?.map(|_| child.clone()))
 }
 
 /// What [`cascade`] found, and how much it looked at to find it.
