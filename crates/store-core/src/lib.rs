@@ -18,6 +18,9 @@ pub mod copy;
 pub mod descriptor;
 pub mod digest;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod manifest;
 pub mod memory;
