@@ -195,6 +195,7 @@ fn read_hwm() -> u64 {
 /// Returns freed heap to the system, so that each scenario's RSS starts from a small heap.
 fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the system; no live allocation moves.
     unsafe {
         libc::malloc_trim(0);
     }
@@ -206,6 +207,7 @@ fn start_timer() -> Timer {
     // Freed heap goes back first (as `benches/oras-go` calls runtime.GC() before each timer), so that
     // the high-water mark starts from what is live.
     trim_heap();
+    // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
     reset_hwm();
     Timer(Instant::now())

@@ -380,6 +380,9 @@ impl<T: Target + ?Sized> Importer<'_, T> {
                 continue;
             }
             if !visited.insert(key.clone()) {
+                // Seen before, perhaps under another size: a descriptor the archive's entry
+                // contradicts must fail here, before any tag, not when it is tagged.
+                self.check_size(&node, from)?;
                 continue;
             }
             let Some(children) = self.children(&node, from, optional).await? else {
@@ -401,6 +404,24 @@ impl<T: Target + ?Sized> Importer<'_, T> {
         Ok(())
     }
 
+    /// Checks that the archive's entry for `node`, if it has one, holds `node`'s size.
+    ///
+    /// Errors: `Mismatch` naming the digest and `from`.
+    fn check_size(&self, node: &Descriptor, from: &str) -> Result<()> {
+        let key = node.digest().as_ref();
+        match self.blobs.get(key) {
+            Some(blob) if blob.size() != node.size() => Err(Error::mismatch(
+                key,
+                format!(
+                    "{from} says {} bytes, the archive's entry has {}",
+                    node.size(),
+                    blob.size()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The successors of `node`, each with whether it is the node's `subject`, after checking
     /// that `node` is in the archive or in `dst`; `None` for an absent node that may be absent
     /// (`optional`: a subject).
@@ -412,17 +433,8 @@ impl<T: Target + ?Sized> Importer<'_, T> {
     ) -> Result<Option<Vec<(Descriptor, bool)>>> {
         let key = node.digest().as_ref();
         let declared = node.media_type().as_ref();
+        self.check_size(node, from)?;
         let body = match self.blobs.get(key) {
-            Some(blob) if blob.size() != node.size() => {
-                return Err(Error::mismatch(
-                    key,
-                    format!(
-                        "{from} says {} bytes, the archive's entry has {}",
-                        node.size(),
-                        blob.size()
-                    ),
-                ))
-            }
             Some(Blob::Held { body, media_type }) => {
                 let kind = if is_manifest_type(declared) {
                     declared

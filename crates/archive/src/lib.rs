@@ -50,6 +50,9 @@
 
 mod decompress;
 mod export;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
 mod options;
 mod tar_read;

@@ -287,3 +287,35 @@ async fn a_bad_oci_layout_or_index_is_refused() {
     .await;
     assert_eq!(err.kind(), ErrorKind::InvalidLayout, "{err}");
 }
+
+/// Found by the `archive_import` fuzz target (fuzz/artifacts/archive_import/): a digest that
+/// `index.json` lists twice, the second time with a size its archive entry contradicts, was
+/// walked once, so the first entry got its tag before the second failed to.
+#[tokio::test]
+async fn an_index_listing_a_digest_twice_with_another_size_is_refused_before_any_tag() {
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let (config_name, config_digest) = blob_name(config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    let (manifest_name, manifest_digest) = blob_name(manifest.as_bytes());
+    let entry = |size: usize, tag: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest_digest}","size":{size},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}"#
+        )
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{},{}]}}"#,
+        entry(manifest.len(), "first"),
+        entry(manifest.len() + 16, "second")
+    );
+    let archive = RawTar::default()
+        .entry("oci-layout", b'0', LAYOUT)
+        .entry(&config_name, b'0', config)
+        .entry(&manifest_name, b'0', manifest.as_bytes())
+        .entry("index.json", b'0', index.as_bytes())
+        .end();
+    let err = refused(archive, &ImportOptions::default()).await;
+    assert_names(&err, ErrorKind::Mismatch, "index.json entry 1");
+}

@@ -19,6 +19,9 @@ pub mod descriptor;
 pub mod digest;
 pub mod error;
 mod fetched;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod manifest;
 pub mod memory;

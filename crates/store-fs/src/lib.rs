@@ -40,6 +40,9 @@ compile_error!(
 
 mod blob;
 mod fsutil;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 pub mod index_model;
 mod layout;

@@ -397,9 +397,13 @@ fn tag_waits_for_a_foreign_lock_holder_and_keeps_its_entry() {
 
 /// Opens the (read-only) layout, checks reads work and writes fail clearly; prints `OK`.
 async fn read_only_child(dir: &Path, tag: &str) {
+    // SAFETY: geteuid takes no argument, cannot fail and touches no memory of ours.
     if unsafe { libc::geteuid() } == 0 {
         // Root ignores permissions: become nobody for this check.
+        // SAFETY: setgid/setuid take a plain id and touch no memory of ours; this child process
+        // runs this check alone, so no other thread relies on its credentials.
         assert_eq!(unsafe { libc::setgid(65534) }, 0);
+        // SAFETY: as for setgid above.
         assert_eq!(unsafe { libc::setuid(65534) }, 0);
     }
     let store = Store::open(dir).await.expect("a read-only layout opens");
@@ -488,6 +492,8 @@ async fn full_disk_child(dir: &Path) {
         rlim_cur: 64 << 10,
         rlim_max: libc::RLIM_INFINITY,
     };
+    // SAFETY: SIG_IGN installs no handler of ours, and `limit` is a valid rlimit that
+    // outlives the call; only this child process changes its limits.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
@@ -510,6 +516,7 @@ async fn full_disk_child(dir: &Path) {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,
     };
+    // SAFETY: `room` is a valid rlimit that outlives the call.
     unsafe {
         assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &room), 0);
     }

@@ -19,6 +19,9 @@ mod auth;
 pub mod challenge;
 mod client;
 pub mod credentials;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod options;
 pub mod reference;
 mod registry;

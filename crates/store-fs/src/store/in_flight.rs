@@ -209,3 +209,39 @@ pub(crate) fn refresh_mtime(path: &Path) {
         )
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Miri has neither futimens (to age the file) nor utimensat (the call under test).
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn refresh_mtime_makes_an_old_blob_young_and_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let blob = dir.path().join("blob");
+        fs::write(&blob, b"x").unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"y").unwrap();
+        for path in [&blob, &target] {
+            fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        refresh_mtime(&blob);
+        refresh_mtime(&link);
+        refresh_mtime(&dir.path().join("absent"));
+        assert!(age(mtime(&blob).unwrap()) < Duration::from_secs(60));
+        assert!(
+            age(mtime(&target).unwrap()) >= Duration::from_secs(3000),
+            "the link's target was touched"
+        );
+    }
+}

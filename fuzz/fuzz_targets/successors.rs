@@ -1,0 +1,4 @@
+//! The `successors` target: see fuzz/README.md and `store_core::fuzzing::fuzz_successors`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| store_core::fuzzing::fuzz_successors(data));
