@@ -7,6 +7,7 @@ use crate::index::codec::{parse_index, IndexDocument};
 use crate::index::merge::{keyed, merge};
 use crate::index::state::{Entries, IndexState};
 use crate::ReadOnlyStore;
+use bytes::Bytes;
 use std::io::Write;
 use std::path::Path;
 use store_core::{Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, TagLister};
@@ -35,7 +36,7 @@ pub fn fuzz_index(data: &[u8]) {
     let theirs = parts.next().unwrap_or(ours);
     let docs: Vec<Option<IndexDocument>> = [base, ours, theirs]
         .iter()
-        .map(|bytes| parse_index(Path::new(NAME), bytes).ok())
+        .map(|bytes| parse_index(Path::new(NAME), &Bytes::copy_from_slice(bytes)).ok())
         .collect();
     for doc in docs.iter().flatten() {
         check_round_trip(doc);
@@ -52,7 +53,7 @@ fn check_round_trip(doc: &IndexDocument) {
     let state = IndexState::default();
     state.load(doc);
     let encoded = state.encode_current();
-    let again = match parse_index(Path::new(NAME), &encoded) {
+    let again = match parse_index(Path::new(NAME), &Bytes::from(encoded.clone())) {
         Ok(again) => again,
         Err(e) => panic!(
             "the encoded index does not parse: {e}\n{}",
