@@ -16,7 +16,6 @@
 //! cargo run --example copy -- --referrers /tmp/src v1 /tmp/dst
 //! ```
 
-use ocistore::copy::{copy, extended_copy, CopyGraphOptions, CopyOptions, ExtendedCopyOptions};
 use ocistore::digest::ValidDigest;
 use ocistore::fs::{ReadOnlyStore, Store};
 use std::process::ExitCode;
@@ -27,7 +26,7 @@ const USAGE: &str = "usage: copy [--referrers] SRC SRC_REF DST_DIR [DST_REF]";
 
 #[path = "support/progress.rs"]
 mod progress;
-use progress::{Progress, WithProgress};
+use progress::{copy_with, counted_graph, Progress, WithProgress};
 
 async fn run(args: &[String]) -> Result<(), String> {
     let referrers = args.first().map(String::as_str) == Some("--referrers");
@@ -49,37 +48,9 @@ async fn run(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| format!("opening the destination {dst_path}: {e}"))?;
 
-    let graph = CopyGraphOptions::default()
-        .with_post_copy({
-            let progress = progress.clone();
-            move |desc| {
-                progress.copied.fetch_add(1, Ordering::Relaxed);
-                progress.finish(&desc, "copied");
-                async { Ok(()) }
-            }
-        })
-        .with_on_copy_skipped({
-            let progress = progress.clone();
-            move |desc| {
-                progress.skipped.fetch_add(1, Ordering::Relaxed);
-                progress.finish(&desc, "already there");
-                async { Ok(()) }
-            }
-        });
+    let graph = counted_graph(&progress, "copied");
     let started = Instant::now();
-    let copied = if referrers {
-        let opts = ExtendedCopyOptions {
-            graph,
-            ..Default::default()
-        };
-        extended_copy(&src, src_ref, &dst, dst_ref, &opts).await
-    } else {
-        let opts = CopyOptions {
-            graph,
-            ..Default::default()
-        };
-        copy(&src, src_ref, &dst, dst_ref, &opts).await
-    };
+    let copied = copy_with(&src, src_ref, &dst, dst_ref, referrers, graph).await;
     let root = copied.map_err(|e| format!("copy failed: {e}"))?;
     dst.close()
         .await

@@ -17,7 +17,6 @@
 //! cargo run --example pull -- 127.0.0.1:5000/demo/app:v1 /tmp/pulled
 //! ```
 
-use ocistore::copy::{copy, extended_copy, CopyGraphOptions, CopyOptions, ExtendedCopyOptions};
 use ocistore::fs::Store;
 use ocistore::remote::{Client, ClientOptions, Reference, Repository};
 use std::process::ExitCode;
@@ -29,7 +28,7 @@ const USAGE: &str =
 
 #[path = "support/progress.rs"]
 mod progress;
-use progress::{Progress, WithProgress};
+use progress::{copy_with, counted_graph, Progress, WithProgress};
 
 async fn run(args: &[String]) -> Result<(), String> {
     let mut referrers = false;
@@ -72,37 +71,9 @@ async fn run(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| format!("opening the destination {dst_path}: {e}"))?;
 
-    let graph = CopyGraphOptions::default()
-        .with_post_copy({
-            let progress = progress.clone();
-            move |desc| {
-                progress.copied.fetch_add(1, Ordering::Relaxed);
-                progress.finish(&desc, "pulled");
-                async { Ok(()) }
-            }
-        })
-        .with_on_copy_skipped({
-            let progress = progress.clone();
-            move |desc| {
-                progress.skipped.fetch_add(1, Ordering::Relaxed);
-                progress.finish(&desc, "already there");
-                async { Ok(()) }
-            }
-        });
+    let graph = counted_graph(&progress, "pulled");
     let started = Instant::now();
-    let copied = if referrers {
-        let opts = ExtendedCopyOptions {
-            graph,
-            ..Default::default()
-        };
-        extended_copy(&src, &src_ref, &dst, &dst_ref, &opts).await
-    } else {
-        let opts = CopyOptions {
-            graph,
-            ..Default::default()
-        };
-        copy(&src, &src_ref, &dst, &dst_ref, &opts).await
-    };
+    let copied = copy_with(&src, &src_ref, &dst, &dst_ref, referrers, graph).await;
     let root = copied.map_err(|e| format!("pull failed: {e}"))?;
     dst.close()
         .await

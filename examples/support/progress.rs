@@ -3,8 +3,11 @@
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use ocistore::content::BoxReader;
+use ocistore::copy::{copy, extended_copy, CopyGraphOptions, CopyOptions, ExtendedCopyOptions};
 use ocistore::spec::Descriptor;
-use ocistore::{Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver};
+use ocistore::{
+    Fetcher, PredecessorFinder, ReadOnlyGraphTarget, ReadOnlyStorage, Resolver, Target,
+};
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
@@ -79,6 +82,52 @@ fn label(desc: &Descriptor) -> String {
         "blob"
     };
     format!("{short} {kind}")
+}
+
+/// Copy options whose hooks count each node into `progress` and close its bar: `done` names
+/// a node pushed ("copied", "pulled"), a node the destination had is "already there".
+pub fn counted_graph(progress: &Progress, done: &'static str) -> CopyGraphOptions {
+    CopyGraphOptions::default()
+        .with_post_copy({
+            let progress = progress.clone();
+            move |desc| {
+                progress.copied.fetch_add(1, Ordering::Relaxed);
+                progress.finish(&desc, done);
+                async { Ok(()) }
+            }
+        })
+        .with_on_copy_skipped({
+            let progress = progress.clone();
+            move |desc| {
+                progress.skipped.fetch_add(1, Ordering::Relaxed);
+                progress.finish(&desc, "already there");
+                async { Ok(()) }
+            }
+        })
+}
+
+/// `copy`, or `extended_copy` when `referrers` (signatures and SBOMs come along), with `graph`.
+pub async fn copy_with(
+    src: &(impl ReadOnlyGraphTarget + ?Sized),
+    src_ref: &str,
+    dst: &(impl Target + ?Sized),
+    dst_ref: &str,
+    referrers: bool,
+    graph: CopyGraphOptions,
+) -> ocistore::Result<Descriptor> {
+    if referrers {
+        let opts = ExtendedCopyOptions {
+            graph,
+            ..Default::default()
+        };
+        extended_copy(src, src_ref, dst, dst_ref, &opts).await
+    } else {
+        let opts = CopyOptions {
+            graph,
+            ..Default::default()
+        };
+        copy(src, src_ref, dst, dst_ref, &opts).await
+    }
 }
 
 /// A source target, with every fetch feeding a progress bar.
