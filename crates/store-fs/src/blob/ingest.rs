@@ -87,7 +87,6 @@ pub(crate) async fn ingest_stream(
     let durable = blobs.is_durable();
 
     let (write_tx, mut write_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-    let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let writer_path = staging_path;
     let writer = tokio::task::spawn_blocking(move || -> Result<()> {
         let mut file = file;
@@ -101,17 +100,21 @@ pub(crate) async fn ingest_stream(
         }
         Ok(())
     });
-    let mut hasher = digest.algorithm().hasher();
-    let hashing = (check == Check::Hash).then(|| {
-        tokio::task::spawn_blocking(move || {
-            while let Some(chunk) = hash_rx.blocking_recv() {
-                hasher.update(&chunk);
-            }
-            hasher.finish()
-        })
-    });
-    // Without a hashing thread nobody listens: chunks go to the writer only.
-    let hash_tx = hashing.is_some().then_some(hash_tx);
+    // With `Check::Reader` there is no hashing thread: chunks go to the writer only.
+    let (hash_tx, hashing) = match check {
+        Check::Reader => (None, None),
+        Check::Hash => {
+            let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+            let mut hasher = digest.algorithm().hasher();
+            let hashing = tokio::task::spawn_blocking(move || {
+                while let Some(chunk) = hash_rx.blocking_recv() {
+                    hasher.update(&chunk);
+                }
+                hasher.finish()
+            });
+            (Some(hash_tx), Some(hashing))
+        }
+    };
 
     let mut seen: u64 = 0;
     let read_result: Result<()> = async {

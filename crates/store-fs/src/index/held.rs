@@ -121,23 +121,23 @@ impl Held {
     /// Its media type, digest and size only. `None` only if the digest no longer parses, which
     /// cannot happen: it was taken from a parsed descriptor.
     pub(crate) fn plain(&self) -> Option<Descriptor> {
-        self.plain_with(self.parsed(false)?)
+        self.plain_keeping(false)
     }
 
-    /// The digest parsed: cloned from the cache when it was made, else parsed again, and then
-    /// kept when `keep` (a lookup by a caller, not a pass over every entry).
-    fn parsed(&self, keep: bool) -> Option<Digest> {
-        if let Some(digest) = self.parsed.get() {
-            return Some(Digest::clone(digest));
-        }
-        let digest = Digest::from_str(&self.digest).ok()?;
-        if keep {
-            return Some(Digest::clone(self.parsed.get_or_init(|| Box::new(digest))));
-        }
-        Some(digest)
-    }
-
-    fn plain_with(&self, digest: Digest) -> Option<Descriptor> {
+    /// [`Held::plain`], keeping the parsed digest for the next call when `keep` (a lookup by a
+    /// caller, not a pass over every entry, which would hold a parsed digest per entry).
+    fn plain_keeping(&self, keep: bool) -> Option<Descriptor> {
+        let digest = match self.parsed.get() {
+            Some(digest) => Digest::clone(digest),
+            None => {
+                let digest = Digest::from_str(&self.digest).ok()?;
+                if keep {
+                    Digest::clone(self.parsed.get_or_init(|| Box::new(digest)))
+                } else {
+                    digest
+                }
+            }
+        };
         Some(Descriptor::new(self.media_type.clone(), self.size, digest))
     }
 
@@ -145,28 +145,34 @@ impl Held {
     /// digest, else [`Held::descriptor`]. Keeps the parsed digest for the next lookup, so
     /// resolving a tag again costs no parse.
     pub(crate) fn resolved(&self, by_digest: bool) -> Option<Descriptor> {
-        match &self.extra {
-            Extra::Full(desc) if by_digest => Some(store_core::descriptor::without_ref_name(desc)),
-            Extra::Full(desc) => Some(Descriptor::clone(desc)),
-            Extra::None => self.plain_with(self.parsed(true)?),
-            Extra::RefName(_) if by_digest => self.plain_with(self.parsed(true)?),
-            Extra::RefName(name) => Some(with_ref_name(self.plain_with(self.parsed(true)?)?, name)),
+        if by_digest {
+            self.without_ref_name_keeping(true)
+        } else {
+            self.descriptor_keeping(true)
         }
     }
 
     /// The whole descriptor (see [`Held::plain`] for `None`).
     pub(crate) fn descriptor(&self) -> Option<Descriptor> {
+        self.descriptor_keeping(false)
+    }
+
+    fn descriptor_keeping(&self, keep: bool) -> Option<Descriptor> {
         match &self.extra {
-            Extra::None => self.plain(),
-            Extra::RefName(name) => Some(with_ref_name(self.plain()?, name)),
+            Extra::None => self.plain_keeping(keep),
+            Extra::RefName(name) => Some(with_ref_name(self.plain_keeping(keep)?, name)),
             Extra::Full(desc) => Some(Descriptor::clone(desc)),
         }
     }
 
     /// The descriptor without its `ref.name` annotation, as a digest entry gives it.
     pub(crate) fn without_ref_name(&self) -> Option<Descriptor> {
+        self.without_ref_name_keeping(false)
+    }
+
+    fn without_ref_name_keeping(&self, keep: bool) -> Option<Descriptor> {
         match &self.extra {
-            Extra::None | Extra::RefName(_) => self.plain(),
+            Extra::None | Extra::RefName(_) => self.plain_keeping(keep),
             Extra::Full(desc) => Some(store_core::descriptor::without_ref_name(desc)),
         }
     }
