@@ -1,37 +1,16 @@
 //! The test double: the spec's endpoints (uploads of each kind, mounts, manifests, tags,
 //! catalog, referrers with pagination) and each fault knob, driven with a plain HTTP client.
 
-use ocistore_test_registry::{FakeOptions, FakeRegistry, MountMode};
-use reqwest::{Client, Response, StatusCode};
+mod common;
+
+use common::*;
+
+use ocistore_test_registry::{FakeRegistry, MountMode};
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
-fn double() -> FakeRegistry {
-    FakeRegistry::start(FakeOptions::default()).unwrap()
-}
-
-fn header(response: &Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_string())
-}
 
 /// An image manifest over a config and one layer already stored in `repo`, with `subject`
 /// and `artifact_type` when given; returns its bytes.

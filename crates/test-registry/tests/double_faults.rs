@@ -1,38 +1,18 @@
 //! The test double's fault knobs: each makes the answer a client's tests need, and only while
 //! it is set.
 
+mod common;
+
+use common::*;
+
 use ocistore_test_registry::{
     BodyFault, DoubleAuth, FakeOptions, FakeRegistry, Fault, Malformed, TokenConfig, TokenServer,
     READER, READER_PASSWORD, WRITER, WRITER_PASSWORD,
 };
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
-fn header(response: &Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_string())
-}
-
-fn double() -> FakeRegistry {
-    FakeRegistry::start(FakeOptions::default()).unwrap()
-}
 
 #[tokio::test]
 async fn injected_429_and_5xx_answer_the_next_requests_then_stop() {

@@ -2,26 +2,16 @@
 //! the right credentials or token and refuses wrong ones with the challenge a client needs,
 //! and content round-trips through a registry behind token auth.
 
+mod common;
+
+use common::*;
+
 use ocistore_test_registry::{
     decode_claims, Auth, Registry, RunningRegistry, READER, READER_PASSWORD, WRITER,
     WRITER_PASSWORD,
 };
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use std::time::Duration;
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
 
 /// The `key="value"` parameters of a `WWW-Authenticate` challenge (values without commas).
 fn challenge_params(header: &str) -> Vec<(String, String)> {
