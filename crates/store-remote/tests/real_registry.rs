@@ -268,6 +268,54 @@ async fn copy_registry_layout_registry_layout_keeps_every_digest() {
     assert!(layout2.fsck().await.unwrap().is_clean());
 }
 
+/// A subject's referrers tag goes with its last referrer: its index is deleted, not replaced
+/// by an empty one. Every empty index has the same bytes, so replacing one emptied index (when
+/// its subject has a referrer again) used to delete the empty index of every other subject,
+/// and whatever else had those bytes: here an index of the user's, tag and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referrers_index_left_empty_is_deleted_with_its_tag() {
+    let Some(registry) = RealRegistry::start_or_skip(Auth::Anonymous) else {
+        return;
+    };
+    let client = client_for(&registry);
+    let repo = repo(&client, &registry, "referrers/emptied");
+    let tag_of = |d: &Descriptor| d.digest().to_string().replacen(':', "-", 1);
+    let empty = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    let users =
+        store_core::content::descriptor_from_bytes(store_core::spec::MediaType::ImageIndex, empty);
+    store_core::content::push_bytes(&repo, &users, empty.to_vec())
+        .await
+        .unwrap();
+    repo.tag(&users, "empty").await.unwrap();
+
+    let first = push_small_image(&repo, "first").await;
+    let second = push_small_image(&repo, "second").await;
+    let sbom1 = push_sbom(&repo, &first, "1").await;
+    let sbom2 = push_sbom(&repo, &second, "2").await;
+    let tags = repo.tags(None).await.unwrap();
+    assert!(tags.contains(&tag_of(&first)) && tags.contains(&tag_of(&second)));
+
+    repo.delete(&sbom1).await.unwrap();
+    repo.delete(&sbom2).await.unwrap();
+    assert!(repo.predecessors(&first).await.unwrap().is_empty());
+
+    let again = push_sbom(&repo, &first, "again").await;
+    assert!(repo.exists(&users).await.unwrap());
+    assert_eq!(
+        repo.resolve("empty").await.unwrap().digest(),
+        users.digest()
+    );
+    assert_eq!(
+        digests_of(&repo.predecessors(&first).await.unwrap()),
+        vec![again.digest().to_string()]
+    );
+    assert!(repo.predecessors(&second).await.unwrap().is_empty());
+    assert_eq!(
+        repo.tags(None).await.unwrap(),
+        vec!["empty".to_string(), tag_of(&first)]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_right_and_wrong_password() {
     let Some(registry) = RealRegistry::start_or_skip(Auth::basic()) else {

@@ -34,7 +34,8 @@ const REFERRERS_TAG_SCHEMA: u8 = 2;
 ///
 /// Referrers: `predecessors` asks the referrers API and falls back to the referrers tag
 /// schema (the index tagged `<alg>-<hex>`) when the registry has none; pushing or deleting a
-/// manifest with a `subject` on such a registry updates that index. The update is a read, a
+/// manifest with a `subject` on such a registry updates that index, and deletes it (its tag
+/// with it) once it lists no referrer, as oras-go does. The update is a read, a
 /// change and a write: pushes through one `Repository` are serialised, but two writers on
 /// different machines (or handles) that update one subject's index at the same moment can
 /// each write an index lacking the other's referrer (the last write wins). The referrer

@@ -147,7 +147,12 @@ impl Repository {
     }
 
     /// Adds `add` to and/or removes `remove` from the referrers tag index of `subject`, then
-    /// deletes the index it replaces (where the registry allows deletes).
+    /// deletes the index it replaces (where the registry allows deletes). An index left with
+    /// no referrers is deleted, and its tag with it, rather than replaced by an empty one (as
+    /// oras-go does): every empty index has the same bytes, so deleting one, once its subject
+    /// has a referrer again, would delete every other subject's empty index and any tag on
+    /// the same bytes. Only a registry that refuses the delete gets an empty index, so that the
+    /// tag lists nothing that is gone.
     pub(crate) async fn update_tag_index(
         &self,
         subject: &Descriptor,
@@ -171,6 +176,15 @@ impl Repository {
         if !changed {
             return Ok(());
         }
+        if let (true, Some(old)) = (entries.is_empty(), &old) {
+            // distribution deletes the tags of a deleted manifest.
+            match self.delete_manifest_digest(old).await {
+                Ok(()) => return Ok(()),
+                Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(err) if matches!(err.kind(), ErrorKind::Unsupported | ErrorKind::Denied) => {}
+                Err(err) => return Err(err),
+            }
+        }
         let body = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
             "mediaType": OCI_INDEX,
@@ -188,19 +202,33 @@ impl Repository {
         check(self.client.send(call).await?, &Method::PUT).await?;
         if let Some(old) = old.filter(|old| old.as_str() != new_digest.as_str()) {
             // The replaced index is garbage; a registry that refuses deletes keeps it untagged.
-            let url = self.url(&format!("manifests/{old}"))?;
-            let call = self.call(Method::DELETE, url, "delete");
-            let response = self.client.send(call).await?;
-            if !response.status().is_success() {
-                let err = error_of(response, &Method::DELETE).await;
-                if !matches!(
-                    err.kind(),
-                    ErrorKind::Unsupported | ErrorKind::NotFound | ErrorKind::Denied
-                ) {
-                    return Err(err);
+            match self.delete_manifest_digest(&old).await {
+                Err(err)
+                    if !matches!(
+                        err.kind(),
+                        ErrorKind::Unsupported | ErrorKind::NotFound | ErrorKind::Denied
+                    ) =>
+                {
+                    return Err(err)
                 }
+                _ => {}
             }
         }
         Ok(())
+    }
+
+    /// `DELETE /manifests/<digest>`.
+    ///
+    /// Errors: the registry's, as their kinds (`NotFound`, `Unsupported` where deletes are
+    /// off, `Denied`, ...).
+    async fn delete_manifest_digest(&self, digest: &ValidDigest) -> Result<()> {
+        let url = self.url(&format!("manifests/{digest}"))?;
+        let call = self.call(Method::DELETE, url, "delete");
+        let response = self.client.send(call).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_of(response, &Method::DELETE).await)
+        }
     }
 }
