@@ -2,7 +2,10 @@
 //! 2.8 on 127.0.0.1, started by the benchmark) into an OCI image layout, side by side in one run
 //! with `skopeo copy docker://... oci:...` of the same content, and the machine's own limits.
 //!
-//! `cargo bench -p ocistore-benches --bench remote -- [--runs N] [--images N] [--big-mib M] [--parallel P]`
+//! `cargo bench -p ocistore-benches --bench remote -- [--runs N] [--images N] [--big-mib M] [--parallel P] [--no-skopeo] [--no-small]`
+//!
+//! `--no-skopeo` leaves skopeo out (its big pull takes seconds per run); `--no-small` leaves
+//! pull_small out, for timing the big layer alone.
 //!
 //! - **pull_small**: `--images` (200) tagged images of the copy benchmark's content (own config,
 //!   one shared 1,024-byte layer), pulled one `copy` per tag into an empty layout: ocistore one
@@ -45,6 +48,8 @@ struct Args {
     images: usize,
     big_bytes: u64,
     parallel: usize,
+    skopeo: bool,
+    small: bool,
 }
 
 fn parse_args() -> Res<Args> {
@@ -54,6 +59,8 @@ fn parse_args() -> Res<Args> {
         images: 200,
         big_bytes: 1 << 30,
         parallel: 8,
+        skopeo: true,
+        small: true,
     };
     let mut explicit = false;
     let mut it = std::env::args().skip(1);
@@ -77,11 +84,13 @@ fn parse_args() -> Res<Args> {
                 explicit = true;
             }
             other if !other.starts_with('-') => {}
+            "--no-skopeo" => args.skopeo = false,
+            "--no-small" => args.small = false,
             "--nocapture" | "--quiet" => {}
             other => {
                 return Err(format!(
                     "unknown argument {other}\nusage: cargo bench -p ocistore-benches --bench remote -- \
-                     [--runs N] [--images N] [--big-mib M] [--parallel P]"
+                     [--runs N] [--images N] [--big-mib M] [--parallel P] [--no-skopeo] [--no-small]"
                 )
                 .into())
             }
@@ -93,6 +102,7 @@ fn parse_args() -> Res<Args> {
             images: 5,
             big_bytes: 8 << 20,
             parallel: 2,
+            ..args
         };
     }
     Ok(args)
@@ -109,6 +119,43 @@ fn emit(scenario: &str, tool: &str, n: u64, bytes: u64, secs: f64) {
         n as f64 / secs,
         bytes as f64 / secs / 1e6
     );
+}
+
+/// CPU seconds of process `pid` so far: its own threads, and its children it waited for; and
+/// its minor page faults.
+fn cpu_secs(pid: &str) -> (f64, f64, f64) {
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which ends at the last ')': state is field 3.
+    let fields: Vec<u64> = text
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0) as f64 / ticks;
+    (
+        field(14) + field(15),
+        field(16) + field(17),
+        field(10) * ticks,
+    )
+}
+
+/// The process id of the `docker-registry` this process started, to count its CPU time.
+fn registry_pid() -> Option<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (name, rest) = text.rsplit_once(')')?;
+            let parent = rest.split_whitespace().nth(1)?;
+            (name.ends_with("(docker-registry") && parent == me).then_some(pid)
+        })
 }
 
 fn relaxed() -> StoreOptions {
@@ -295,12 +342,16 @@ fn main() -> Res<()> {
     let n = args.images as u64;
     let small_bytes = images.bytes();
 
-    for (tool, parallel) in [
+    let small_runs = [
         ("ocistore", 1),
         ("ocistore", args.parallel),
         ("skopeo", 1),
         ("skopeo", args.parallel),
-    ] {
+    ];
+    for (tool, parallel) in small_runs
+        .into_iter()
+        .filter(|(tool, _)| args.small && (args.skopeo || *tool != "skopeo"))
+    {
         let mut secs = Vec::new();
         for run in 0..args.runs {
             let dir = fresh(root.path(), &format!("small-{tool}-{parallel}"), run);
@@ -324,10 +375,19 @@ fn main() -> Res<()> {
     }
 
     let big = args.big_bytes;
-    for tool in ["ocistore", "skopeo", "curl"] {
+    let registry_pid = registry_pid();
+    for tool in ["ocistore", "skopeo", "curl"]
+        .into_iter()
+        .filter(|tool| args.skopeo || *tool != "skopeo")
+    {
         let mut secs = Vec::new();
+        let mut cpu = Vec::new();
+        let mut registry_cpu = Vec::new();
+        let mut faults = Vec::new();
         for run in 0..args.runs {
             let dir = fresh(root.path(), &format!("big-{tool}"), run);
+            let registry_before = registry_pid.as_deref().map(|pid| cpu_secs(pid).0);
+            let (own_before, children_before, faults_before) = cpu_secs("self");
             let started = Instant::now();
             match tool {
                 "ocistore" => {
@@ -358,11 +418,27 @@ fn main() -> Res<()> {
                 }
             }
             secs.push(started.elapsed().as_secs_f64());
+            let (own, children, faults_after) = cpu_secs("self");
+            faults.push(faults_after - faults_before);
+            cpu.push(if tool == "ocistore" {
+                own - own_before
+            } else {
+                children - children_before
+            });
+            if let (Some(pid), Some(before)) = (&registry_pid, registry_before) {
+                registry_cpu.push(cpu_secs(pid).0 - before);
+            }
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)?;
             }
         }
         emit("pull_big", tool, 1, big, median(secs));
+        eprintln!(
+            "remote bench: pull_big {tool}: CPU {:.2} s in the client ({:.0} page faults), {:.2} s in the registry (medians)",
+            median(cpu),
+            median(faults),
+            median(registry_cpu)
+        );
     }
     let sha = sha256_speed(big.min(1 << 30));
     println!(

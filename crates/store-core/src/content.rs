@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub use crate::fetched::Fetched;
+pub use crate::fetched::{ChunkStream, Fetched, FetchedBody};
 pub use crate::verify::VerifyReader;
 // Not re-exported: `error_from_io` is for store implementors (see the crate root).
 use crate::verify::error_from_io;

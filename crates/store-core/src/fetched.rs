@@ -3,19 +3,47 @@
 use crate::content::BoxReader;
 use crate::digest::ValidDigest;
 use crate::verify::VerifyReader;
+use bytes::Bytes;
+use futures::Stream;
 use oci_spec::image::Descriptor;
+use std::io;
+use std::pin::Pin;
 use tokio::io::AsyncRead;
+use tokio_util::io::StreamReader;
+
+/// Content as the pieces it arrived in (an HTTP body's chunks, say): a destination that keeps
+/// them can write them out without copying them into buffers of its own.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'static>>;
+
+/// The content of a [`Fetched`]: a reader, or the chunks it arrived in.
+pub enum FetchedBody {
+    /// A reader, as [`crate::Fetcher::fetch`] returns.
+    Reader(BoxReader),
+    /// The content's chunks in order; the stream ends where a reader would.
+    Chunks(ChunkStream),
+}
+
+impl FetchedBody {
+    /// The content as a reader (chunks are read in turn).
+    pub fn into_reader(self) -> BoxReader {
+        match self {
+            FetchedBody::Reader(reader) => reader,
+            FetchedBody::Chunks(chunks) => Box::pin(StreamReader::new(chunks)),
+        }
+    }
+}
 
 /// A reader returned by [`crate::Fetcher::fetch_checked`], and what it checks itself against.
 ///
 /// A *checking* reader fails its last read (the one that would report the end, with an
 /// `io::Error` carrying [`crate::Error::Mismatch`]) unless exactly `size` bytes hashing to
-/// `digest` passed through it, as a [`VerifyReader`] does. A destination that hashes what it
-/// stores may skip its own hash for content that checks itself against the very descriptor it
-/// was asked to store ([`crate::Pusher::push_fetched`]), provided it reads to the end before it
-/// makes the content visible. Without a claim, the destination verifies as usual.
+/// `digest` passed through it, as a [`VerifyReader`] does; checking chunks likewise fail in
+/// place of their end. A destination that hashes what it stores may skip its own hash for
+/// content that checks itself against the very descriptor it was asked to store
+/// ([`crate::Pusher::push_fetched`]), provided it reads to the end before it makes the content
+/// visible. Without a claim, the destination verifies as usual.
 pub struct Fetched {
-    reader: BoxReader,
+    body: FetchedBody,
     checks: Option<(ValidDigest, u64)>,
 }
 
@@ -23,7 +51,7 @@ impl Fetched {
     /// Content that does not check itself: the destination verifies it.
     pub fn unchecked(reader: BoxReader) -> Self {
         Fetched {
-            reader,
+            body: FetchedBody::Reader(reader),
             checks: None,
         }
     }
@@ -32,7 +60,7 @@ impl Fetched {
     pub fn verified<R: AsyncRead + Send + Unpin + 'static>(reader: VerifyReader<R>) -> Self {
         let checks = Some((reader.digest().clone(), reader.expected_size()));
         Fetched {
-            reader: Box::pin(reader),
+            body: FetchedBody::Reader(Box::pin(reader)),
             checks,
         }
     }
@@ -43,30 +71,63 @@ impl Fetched {
     /// [`Fetched::unchecked`] unless the reader is known to check.
     pub fn vouched(reader: BoxReader, digest: ValidDigest, size: u64) -> Self {
         Fetched {
-            reader,
+            body: FetchedBody::Reader(reader),
             checks: Some((digest, size)),
         }
     }
 
-    /// Whether the reader checks itself against exactly `desc`'s digest and size.
+    /// Like [`Fetched::vouched`] for content as chunks: their maker vouches that the stream
+    /// yields an error in place of its end unless exactly `size` bytes hashing to `digest`
+    /// came through it. The same warning holds.
+    pub fn vouched_chunks(chunks: ChunkStream, digest: ValidDigest, size: u64) -> Self {
+        Fetched {
+            body: FetchedBody::Chunks(chunks),
+            checks: Some((digest, size)),
+        }
+    }
+
+    /// Whether the content checks itself against exactly `desc`'s digest and size.
     pub fn checks(&self, desc: &Descriptor) -> bool {
         self.checks.as_ref().is_some_and(|(digest, size)| {
             *size == desc.size() && digest.as_str() == desc.digest().as_ref()
         })
     }
 
-    /// Replaces the reader by `wrap(reader)`, keeping the claim. `wrap` must pass bytes, ends
-    /// and errors through unchanged (it may observe them, as a progress counter does).
+    /// Replaces the reader by `wrap(reader)`, keeping the claim; chunks become a reader first
+    /// (use [`Fetched::map_body`] to keep them). `wrap` must pass bytes, ends and errors
+    /// through unchanged (it may observe them, as a progress counter does).
     pub fn map_reader(self, wrap: impl FnOnce(BoxReader) -> BoxReader) -> Self {
         Fetched {
-            reader: wrap(self.reader),
+            body: FetchedBody::Reader(wrap(self.body.into_reader())),
             checks: self.checks,
         }
     }
 
-    /// The reader, dropping the claim.
+    /// Replaces a reader by `reader(it)` or chunks by `chunks(them)`, keeping the claim. Both
+    /// must pass bytes, ends and errors through unchanged (they may observe them).
+    pub fn map_body(
+        self,
+        reader: impl FnOnce(BoxReader) -> BoxReader,
+        chunks: impl FnOnce(ChunkStream) -> ChunkStream,
+    ) -> Self {
+        let body = match self.body {
+            FetchedBody::Reader(r) => FetchedBody::Reader(reader(r)),
+            FetchedBody::Chunks(c) => FetchedBody::Chunks(chunks(c)),
+        };
+        Fetched {
+            body,
+            checks: self.checks,
+        }
+    }
+
+    /// The content as a reader, dropping the claim.
     pub fn into_reader(self) -> BoxReader {
-        self.reader
+        self.body.into_reader()
+    }
+
+    /// The content as it came (reader or chunks), dropping the claim.
+    pub fn into_body(self) -> FetchedBody {
+        self.body
     }
 }
 

@@ -141,3 +141,54 @@ async fn a_claim_about_the_pushed_descriptor_skips_the_stores_hash() {
         store.close().await.unwrap();
     }
 }
+
+/// `data` as a stream of chunks of `piece` bytes, ending with `last` in place of its end.
+fn chunks_of(
+    data: &[u8],
+    piece: usize,
+    last: Option<std::io::Error>,
+) -> store_core::content::ChunkStream {
+    let mut items: Vec<std::io::Result<bytes::Bytes>> = data
+        .chunks(piece)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    items.extend(last.map(Err));
+    Box::pin(futures::stream::iter(items))
+}
+
+/// Chunked content (a registry's pieces) is written as it came: stored whole when it ends
+/// cleanly; an error in place of its end (how checking chunks report a wrong digest), a short
+/// stream or trailing bytes leave no blob and no staging file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checked_chunks_are_stored_or_leave_nothing() {
+    let size = 3 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path()).await;
+    let data = bytes_of(size, 8);
+    let desc = descriptor_from_bytes(MediaType::ImageLayer, &data);
+    let digest = ValidDigest::from_digest(desc.digest()).unwrap();
+    let bad_end = || Some(std::io::Error::other("the digest did not match"));
+    let mut longer = data.clone();
+    longer.push(0);
+    let failing = [
+        ("an error at the end", chunks_of(&data, 300_000, bad_end())),
+        (
+            "a short stream",
+            chunks_of(&data[..size - 1], 300_000, None),
+        ),
+        ("trailing bytes", chunks_of(&longer, 1 << 20, None)),
+    ];
+    for (what, chunks) in failing {
+        let fetched = Fetched::vouched_chunks(chunks, digest.clone(), size as u64);
+        store.push_fetched(&desc, fetched).await.expect_err(what);
+        assert!(!store.exists(&desc).await.unwrap(), "{what}: no blob");
+        assert!(
+            ingest_entries(dir.path()).is_empty(),
+            "{what}: no staging file"
+        );
+    }
+    let fetched = Fetched::vouched_chunks(chunks_of(&data, 300_000, None), digest, size as u64);
+    store.push_fetched(&desc, fetched).await.expect("stored");
+    assert_eq!(fetch_all(&store, &desc).await.unwrap(), data);
+    store.close().await.unwrap();
+}

@@ -23,6 +23,7 @@ pub mod credentials;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod options;
+mod pieces;
 pub mod reference;
 mod registry;
 mod repository;

@@ -27,6 +27,7 @@ use crate::error::{Error, ErrorKind, Result, Side};
 use crate::manifest::parse_successors;
 use crate::traits::{ReadOnlyStorage, Storage};
 use futures::future::{try_join_all, BoxFuture};
+use futures::StreamExt;
 use oci_spec::image::Descriptor;
 use std::io;
 use std::pin::Pin;
@@ -278,12 +279,22 @@ impl<'a> Engine<'a> {
                     .await
                     .map_err(|e| e.in_copy(Side::Source, "fetch"))?;
                 let failed = Arc::new(AtomicBool::new(false));
-                let fetched = fetched.map_reader(|inner| {
-                    Box::pin(SourceReader {
-                        inner,
-                        failed: Arc::clone(&failed),
-                    })
-                });
+                let chunks_failed = Arc::clone(&failed);
+                let fetched = fetched.map_body(
+                    |inner| {
+                        Box::pin(SourceReader {
+                            inner,
+                            failed: Arc::clone(&failed),
+                        })
+                    },
+                    |chunks| {
+                        Box::pin(chunks.inspect(move |chunk| {
+                            if chunk.is_err() {
+                                chunks_failed.store(true, Ordering::Relaxed);
+                            }
+                        }))
+                    },
+                );
                 self.dst.push_fetched(desc, fetched).await.map_err(|e| {
                     // Bytes that failed to arrive, or arrived but do not match the
                     // descriptor, are the source's fault even though the push saw it.

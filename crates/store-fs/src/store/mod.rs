@@ -24,7 +24,7 @@ pub(crate) mod fsck;
 pub(crate) mod gc;
 pub(crate) mod in_flight;
 
-use crate::blob::ingest::Check;
+use crate::blob::ingest::{Check, Content};
 use crate::blob::publish::{Ready, Staging};
 use crate::blob::writer::{BlobWriter, CommitStaged};
 use crate::blob::{self, IN_MEMORY_LIMIT_BYTES};
@@ -408,7 +408,7 @@ impl StoreCore {
 
     /// Pushes `content` as `expected`, checked as `check` says. The content streams without the
     /// gate; only the check for stored content and the publish step take it (shared).
-    async fn push(&self, expected: &Descriptor, content: BoxReader, check: Check) -> Result<()> {
+    async fn push(&self, expected: &Descriptor, content: Content, check: Check) -> Result<()> {
         let contents = &self.contents;
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
@@ -432,7 +432,8 @@ impl StoreCore {
         let blobs = contents.blobs();
         if manifest {
             let body =
-                blob::ingest::read_verified(&digest, expected.size(), content, check).await?;
+                blob::ingest::read_verified(&digest, expected.size(), content.into_reader(), check)
+                    .await?;
             let media_type = expected.media_type().to_string();
             let successors = parse_successors(digest.as_str(), &media_type, &body)?;
             let ready = Ready::from_bytes(blobs, &digest, body)?;
@@ -440,8 +441,13 @@ impl StoreCore {
                 .await
         } else {
             let ready = if expected.size() <= IN_MEMORY_LIMIT_BYTES {
-                let body =
-                    blob::ingest::read_verified(&digest, expected.size(), content, check).await?;
+                let body = blob::ingest::read_verified(
+                    &digest,
+                    expected.size(),
+                    content.into_reader(),
+                    check,
+                )
+                .await?;
                 Ready::from_bytes(blobs, &digest, body)?
             } else {
                 blob::ingest::ingest_stream(blobs, &digest, expected.size(), content, check).await?
@@ -627,18 +633,21 @@ impl Pusher for Store {
     /// Errors: `InvalidDigest`, `SizeExceedsLimit`, `Mismatch`, `InvalidManifest`,
     /// `AlreadyExists`, `Io`.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
-        self.core.push(expected, content, Check::Hash).await
+        self.core
+            .push(expected, Content::Reader(content), Check::Hash)
+            .await
     }
 
     /// Like [`Store::push`]; content that checks itself against `expected` (a registry's
-    /// verified blob stream in a copy, say) is not hashed a second time.
+    /// verified blob stream in a copy, say) is not hashed a second time, and content that comes
+    /// as chunks is written out as it came, without a copy into buffers of the store's own.
     async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
         let check = if content.checks(expected) {
             Check::Reader
         } else {
             Check::Hash
         };
-        self.core.push(expected, content.into_reader(), check).await
+        self.core.push(expected, content.into_body(), check).await
     }
 }
 

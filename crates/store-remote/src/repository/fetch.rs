@@ -6,8 +6,8 @@ use futures::TryStreamExt;
 use oci_spec::image::{Descriptor, MediaType};
 use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode};
-use store_core::content::BoxReader;
 use store_core::content::VerifyReader;
+use store_core::content::{BoxReader, FetchedBody};
 use store_core::descriptor::{is_manifest_type, media_type_str, validate};
 use store_core::digest::{digest_string, ValidDigest};
 use store_core::{Error, ErrorKind, Result};
@@ -29,10 +29,18 @@ fn bare_media_type(value: &str) -> &str {
 
 impl Repository {
     pub(crate) async fn fetch_impl(&self, target: &Descriptor) -> Result<BoxReader> {
+        Ok(self.fetch_body(target).await?.into_reader())
+    }
+
+    /// The content of `target`, checking itself against its size and digest: a manifest read
+    /// whole, a big blob as the chunks of the response, a small one as a reader.
+    pub(crate) async fn fetch_body(&self, target: &Descriptor) -> Result<FetchedBody> {
         let digest = validate(target)?;
         if is_manifest_desc(target) {
             let body = self.fetch_manifest_bytes(target, &digest).await?;
-            return Ok(store_core::content::reader_from_bytes(body));
+            return Ok(FetchedBody::Reader(store_core::content::reader_from_bytes(
+                body,
+            )));
         }
         let url = self.url(&format!("blobs/{digest}"))?;
         let response = self
@@ -52,15 +60,15 @@ impl Repository {
             }
         }
         if target.size() >= PARALLEL_HASH_FROM {
-            return Ok(crate::verify::verified(
+            return Ok(FetchedBody::Chunks(crate::verify::verified(
                 Box::pin(response.bytes_stream()),
                 digest,
                 target.size(),
-            ));
+            )));
         }
         let stream = response.bytes_stream().map_err(std::io::Error::other);
         let reader = VerifyReader::with_digest(StreamReader::new(stream), digest, target.size());
-        Ok(Box::pin(reader))
+        Ok(FetchedBody::Reader(Box::pin(reader)))
     }
 
     /// The manifest `target`, read whole (at most `max_metadata_bytes`), checked against its

@@ -4,7 +4,7 @@ use super::fetch::is_manifest_desc;
 use super::Repository;
 use async_trait::async_trait;
 use oci_spec::image::Descriptor;
-use store_core::content::{BoxReader, Fetched};
+use store_core::content::{BoxReader, Fetched, FetchedBody};
 use store_core::{
     Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, Result, TagLister,
     Tagger, Untagger,
@@ -19,12 +19,15 @@ impl Fetcher for Repository {
         self.fetch_impl(target).await
     }
 
-    /// Like [`Repository::fetch`]; every reader it returns checks itself against `target`, and
-    /// says so, so that a copy into a layout hashes each blob once.
+    /// Like [`Repository::fetch`]; everything it returns checks itself against `target`, and
+    /// says so, so that a copy into a layout hashes each blob once. Big blobs come as the
+    /// response's chunks, which a layout writes out without copying them again.
     async fn fetch_checked(&self, target: &Descriptor) -> Result<Fetched> {
         let digest = store_core::descriptor::validate(target)?;
-        let reader = self.fetch_impl(target).await?;
-        Ok(Fetched::vouched(reader, digest, target.size()))
+        Ok(match self.fetch_body(target).await? {
+            FetchedBody::Reader(reader) => Fetched::vouched(reader, digest, target.size()),
+            FetchedBody::Chunks(chunks) => Fetched::vouched_chunks(chunks, digest, target.size()),
+        })
     }
 }
 
