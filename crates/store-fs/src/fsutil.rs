@@ -463,7 +463,11 @@ pub(crate) fn read_file_at(
             return Ok(ReadOutcome::TooBig(len));
         }
     }
-    let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
+    // Room for exactly what `fstat` saw: growing by doubling would leave up to half of the
+    // buffer unused, and the caller may keep it (`index.json` is held as read).
+    let mut out = Vec::new();
+    out.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
     match limit {
         // One byte past the limit tells a file that grew since the fstat.
         Some(limit) => (&mut file).take(limit + 1).read_to_end(&mut out)?,

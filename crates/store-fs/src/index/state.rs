@@ -170,6 +170,9 @@ struct Table {
     /// Tags (references other than a digest), ascending: the order tagged entries are written
     /// in.
     tags: BTreeMap<Arc<str>, Tagged>,
+    /// The same tags by hash: a lookup in the ordered map compares a dozen keys, each behind a
+    /// pointer, where this makes one probe. Its keys are the ordered map's, shared.
+    tag_index: HashMap<Arc<str>, Arc<Held>, Hasher>,
     /// The digest entries written untagged (no tag points at their digest), ascending: the order
     /// they are written in; each with its JSON when it is not the held JSON as read.
     untagged: BTreeMap<Arc<str>, Option<Bytes>>,
@@ -227,7 +230,7 @@ impl Table {
         if let Some(held) = self.digests.get(reference).and_then(|r| r.entry.as_ref()) {
             return Some(held);
         }
-        self.tags.get(reference).map(|tagged| &tagged.held)
+        self.tag_index.get(reference)
     }
 
     /// `digest` as the digest map holds it, or `fallback`.
@@ -264,6 +267,7 @@ impl Table {
             .tags
             .insert(Arc::clone(&tag));
         let text = tag_text(&held, reference).map(Box::new);
+        self.tag_index.insert(Arc::clone(&tag), Arc::clone(&held));
         self.tags.insert(tag, Tagged { held, text });
         if refresh {
             if let Some(previous) = previous.as_ref().filter(|p| *p.digest() != digest) {
@@ -277,6 +281,7 @@ impl Table {
     /// Removes the tag `reference`; returns what it pointed at.
     fn unbind_tag(&mut self, reference: &str, refresh: bool) -> Option<Arc<Held>> {
         let (_, tagged) = self.tags.remove_entry(reference)?;
+        self.tag_index.remove(reference);
         let digest = Arc::clone(tagged.held.digest());
         if let Some(record) = self.digests.get_mut(&*digest) {
             record.tags.remove(reference);
@@ -416,6 +421,8 @@ impl IndexState {
             ..Table::default()
         };
         table.digests.reserve(doc.entries.len());
+        let tagged = doc.entries.iter().filter(|e| e.held.tag_name().is_some());
+        table.tag_index.reserve(tagged.count());
         for entry in &doc.entries {
             let held = &entry.held;
             table.bind(held.digest(), Arc::clone(held), false);
