@@ -62,6 +62,9 @@ pub(crate) struct Call {
     pub(crate) scope: String,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Body,
+    /// Whether a 5xx answer is tried again (429 and dropped connections always are, for an
+    /// idempotent method).
+    pub(crate) retry_server_errors: bool,
 }
 
 impl Call {
@@ -73,7 +76,15 @@ impl Call {
             scope,
             headers: HeaderMap::new(),
             body: Body::Empty,
+            retry_server_errors: true,
         }
+    }
+
+    /// Returns a 5xx answer at once instead of retrying it, for a caller that can tell a
+    /// registry's known misanswer from a fault (and retries the fault itself).
+    pub(crate) fn without_server_error_retries(mut self) -> Call {
+        self.retry_server_errors = false;
+        self
     }
 
     pub(crate) fn header(mut self, name: reqwest::header::HeaderName, value: &str) -> Call {
@@ -218,7 +229,7 @@ impl Client {
                 return Ok(response);
             }
             let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                || matches!(status.as_u16(), 500 | 502 | 503 | 504);
+                || (call.retry_server_errors && matches!(status.as_u16(), 500 | 502 | 503 | 504));
             if retryable && idempotent && attempt < opts.retries {
                 let asked = wire::retry_after(
                     response

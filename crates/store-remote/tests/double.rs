@@ -618,3 +618,39 @@ async fn blob_descriptor_heads_the_blob() {
     double.fail_next(2, Fault::Status(503));
     assert_eq!(repo.blob_descriptor(&digest).await.unwrap(), desc);
 }
+
+/// distribution 2.8 answers a manifest request for a blob's digest with 500. Resolving a blob's
+/// digest asks once and says `NotFound` (no retries, whose backoff would cost seconds), while
+/// a 500 for a digest that names no blob is still a fault that is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_a_blob_digest_is_not_found_without_retries() {
+    let double = double();
+    double.set_blob_as_manifest_fails(true);
+    let repo = repo_on(&double, test_options(), "blobs/resolve");
+    let manifest = push_small_image(&repo, "r").await;
+    let layer = double.put_blob("blobs/resolve", Bytes::from_static(b"a layer, no manifest"));
+
+    double.clear_requests();
+    let err = repo.resolve(&layer).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("a blob"), "{err}");
+    let manifest_heads = double.requests_matching("HEAD", &format!("/manifests/{layer}"));
+    assert_eq!(manifest_heads.len(), 1, "{:?}", double.requests());
+
+    // A 500 on a manifest's own digest is a fault: tried again, and resolved.
+    let digest = manifest.digest().to_string();
+    double.clear_requests();
+    double.fail_next(1, Fault::Status(500));
+    assert_eq!(repo.resolve(&digest).await.unwrap(), manifest);
+    assert_eq!(double.faults_pending(), 0);
+    let manifest_heads = double.requests_matching("HEAD", &format!("/manifests/{digest}"));
+    assert_eq!(manifest_heads.len(), 2, "{:?}", double.requests());
+
+    // A digest naming nothing at all, answered 500 every time: the registry's fault, reported
+    // as such after the retries.
+    let missing = store_core::digest::digest_string(store_core::digest::Algorithm::Sha256, b"y");
+    double.fail_next(20, Fault::Status(500));
+    let err = repo.resolve(&missing).await.unwrap_err();
+    assert_ne!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("500"), "{err}");
+}

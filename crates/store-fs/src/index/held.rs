@@ -28,10 +28,11 @@ pub(crate) struct Held {
     media_type: MediaType,
     /// Shared with the maps keyed by digest.
     digest: Arc<str>,
-    /// The digest parsed, made on the first rebuild: parsing it again on every resolve cost
-    /// a fifth of a tag lookup, and holding it from the start would cost every entry of a
-    /// large `index.json` about a hundred bytes whether it is ever resolved or not.
-    parsed: OnceLock<Box<Digest>>,
+    /// The whole descriptor, built on the first lookup by a caller and cloned by the next ones:
+    /// rebuilding it per lookup (parsing the digest, making the `ref.name` map) cost a resolve
+    /// half its speed, and building it for every entry at open would cost a large `index.json`
+    /// hundreds of bytes per entry whether it is ever resolved or not.
+    looked_up: OnceLock<Box<Descriptor>>,
     size: u64,
     extra: Extra,
     /// The entry's JSON as read: a slice of the `index.json` bytes it was read from.
@@ -56,7 +57,7 @@ impl Held {
         Held {
             media_type: desc.media_type().clone(),
             digest: desc.digest().as_ref().into(),
-            parsed: OnceLock::new(),
+            looked_up: OnceLock::new(),
             size: desc.size(),
             extra,
             raw,
@@ -124,26 +125,30 @@ impl Held {
         self.plain_keeping(false)
     }
 
-    /// [`Held::plain`], keeping the parsed digest for the next call when `keep` (a lookup by a
-    /// caller, not a pass over every entry, which would hold a parsed digest per entry).
+    /// [`Held::plain`]; with `keep` (a lookup by a caller, not a pass over every entry, which
+    /// would hold a descriptor per entry) it comes from the kept whole descriptor.
     fn plain_keeping(&self, keep: bool) -> Option<Descriptor> {
-        let digest = match self.parsed.get() {
-            Some(digest) => Digest::clone(digest),
-            None => {
-                let digest = Digest::from_str(&self.digest).ok()?;
-                if keep {
-                    Digest::clone(self.parsed.get_or_init(|| Box::new(digest)))
-                } else {
-                    digest
-                }
-            }
+        let digest = match (&self.extra, self.looked_up.get()) {
+            (Extra::Full(whole), _) | (_, Some(whole)) => whole.digest().clone(),
+            (_, None) if keep => self.kept()?.digest().clone(),
+            (_, None) => Digest::from_str(&self.digest).ok()?,
         };
         Some(Descriptor::new(self.media_type.clone(), self.size, digest))
     }
 
+    /// The whole descriptor of an entry that is not held whole ([`Extra::Full`]), built once
+    /// and kept.
+    fn kept(&self) -> Option<&Descriptor> {
+        if let Some(whole) = self.looked_up.get() {
+            return Some(whole);
+        }
+        let whole = self.descriptor_keeping(false)?;
+        Some(self.looked_up.get_or_init(|| Box::new(whole)))
+    }
+
     /// What a resolve of this entry gives: [`Held::without_ref_name`] when looked up by its
-    /// digest, else [`Held::descriptor`]. Keeps the parsed digest for the next lookup, so
-    /// resolving a tag again costs no parse.
+    /// digest, else [`Held::descriptor`]. Keeps the whole descriptor for the next lookup, so
+    /// resolving a tag again costs one clone.
     pub(crate) fn resolved(&self, by_digest: bool) -> Option<Descriptor> {
         if by_digest {
             self.without_ref_name_keeping(true)
@@ -159,9 +164,10 @@ impl Held {
 
     fn descriptor_keeping(&self, keep: bool) -> Option<Descriptor> {
         match &self.extra {
-            Extra::None => self.plain_keeping(keep),
-            Extra::RefName(name) => Some(with_ref_name(self.plain_keeping(keep)?, name)),
             Extra::Full(desc) => Some(Descriptor::clone(desc)),
+            _ if keep || self.looked_up.get().is_some() => self.kept().cloned(),
+            Extra::None => self.plain_keeping(false),
+            Extra::RefName(name) => Some(with_ref_name(self.plain_keeping(false)?, name)),
         }
     }
 
@@ -214,13 +220,21 @@ mod tests {
             let held = Held::new(original.clone(), None);
             assert_eq!(held.descriptor().unwrap(), original);
             for _ in 0..2 {
-                // The second time from the kept digest.
+                // The second time from the kept descriptor.
                 assert_eq!(held.resolved(false).unwrap(), original);
                 assert_eq!(
                     held.resolved(true).unwrap(),
                     store_core::descriptor::without_ref_name(&original)
                 );
             }
+            // Kept first by a lookup of the digest, then looked up by tag.
+            let by_digest_first = Held::new(original.clone(), None);
+            assert_eq!(
+                by_digest_first.resolved(true).unwrap(),
+                store_core::descriptor::without_ref_name(&original)
+            );
+            assert_eq!(by_digest_first.resolved(false).unwrap(), original);
+            assert_eq!(by_digest_first.descriptor().unwrap(), original);
             assert_eq!(
                 held.without_ref_name().unwrap(),
                 store_core::descriptor::without_ref_name(&original)

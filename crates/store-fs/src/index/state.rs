@@ -227,7 +227,13 @@ fn generated(held: &Held, name: Option<&str>) -> Bytes {
 impl Table {
     /// What `reference` points at: a digest names its digest entry, never a tag.
     fn get(&self, reference: &str) -> Option<&Arc<Held>> {
-        if let Some(held) = self.digests.get(reference).and_then(|r| r.entry.as_ref()) {
+        // Every digest has a colon, a plain tag none: a tag skips the probe of the digest map.
+        let may_be_digest = reference.contains(':');
+        if let Some(held) = may_be_digest
+            .then(|| self.digests.get(reference))
+            .flatten()
+            .and_then(|r| r.entry.as_ref())
+        {
             return Some(held);
         }
         self.tag_index.get(reference)

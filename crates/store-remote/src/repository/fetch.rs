@@ -181,16 +181,31 @@ impl Repository {
         store_core::reference::require_reference("resolve", reference)?;
         let wanted = self.reference_in_repo(reference)?;
         let url = self.url(&format!("manifests/{wanted}"))?;
-        let call = self
-            .call(Method::HEAD, url.clone(), "pull")
-            .header(ACCEPT, MANIFEST_ACCEPT);
-        let response = self.client.send(call).await?;
-        if response.status().is_server_error() && self.names_a_blob(&wanted).await {
-            return Err(Error::not_found(format!(
-                "{}@{wanted} (a blob; a registry resolves manifests only)",
-                self.name
-            )));
-        }
+        let head = || {
+            self.call(Method::HEAD, url.clone(), "pull")
+                .header(ACCEPT, MANIFEST_ACCEPT)
+        };
+        let response = if ValidDigest::is_valid(&wanted) {
+            // distribution 2.8 answers a manifest HEAD naming a blob with 500: ask once, and
+            // only when the digest is no blob here treat the 500 as a fault worth the retries
+            // (retrying a blob's 500 would cost seconds of backoff for a plain "not found").
+            let response = self
+                .client
+                .send(head().without_server_error_retries())
+                .await?;
+            if !response.status().is_server_error() {
+                response
+            } else if self.names_a_blob(&wanted).await {
+                return Err(Error::not_found(format!(
+                    "{}@{wanted} (a blob; a registry resolves manifests only)",
+                    self.name
+                )));
+            } else {
+                self.client.send(head()).await?
+            }
+        } else {
+            self.client.send(head()).await?
+        };
         let response = check(response, &Method::HEAD).await?;
         let limit = self.client.options().max_metadata_bytes;
         let media_type = header(&response, "content-type")

@@ -167,6 +167,7 @@ pub(crate) struct Knobs {
     pub redirect_blobs: bool,
     pub malformed: Option<Malformed>,
     pub max_manifest: usize,
+    pub blob_as_manifest_fails: bool,
 }
 
 impl Default for Knobs {
@@ -182,6 +183,7 @@ impl Default for Knobs {
             redirect_blobs: false,
             malformed: None,
             max_manifest: 4 << 20,
+            blob_as_manifest_fails: false,
         }
     }
 }
@@ -329,6 +331,13 @@ impl FakeRegistry {
     /// Whether answers leave out `Docker-Content-Digest`.
     pub fn set_omit_digest_header(&self, on: bool) {
         lock(&self.state.knobs).omit_digest = on;
+    }
+
+    /// Whether a manifest request naming the digest of a blob (not a manifest) is answered
+    /// with 500 `UNKNOWN`, as distribution 2.8 does (it reads the blob as a manifest and fails
+    /// to parse it), instead of 404 `MANIFEST_UNKNOWN`.
+    pub fn set_blob_as_manifest_fails(&self, on: bool) {
+        lock(&self.state.knobs).blob_as_manifest_fails = on;
     }
 
     /// Answers the next `count` requests (any route) with `fault` instead of handling them.

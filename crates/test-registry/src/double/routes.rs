@@ -313,12 +313,26 @@ impl Ctx<'_> {
             Some((digest, (media_type, bytes))) => {
                 self.content(&digest, bytes, vec![("content-type", media_type)])
             }
+            None if self.knobs.blob_as_manifest_fails && self.names_a_blob(name, reference) => self
+                .err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "unknown error: the blob is no manifest",
+                ),
             None => self.err(
                 StatusCode::NOT_FOUND,
                 "MANIFEST_UNKNOWN",
                 "manifest unknown",
             ),
         }
+    }
+
+    /// Whether `reference` is the digest of a blob stored in repository `name`.
+    fn names_a_blob(&self, name: &str, reference: &str) -> bool {
+        lock(&self.state.store)
+            .repos
+            .get(name)
+            .is_some_and(|r| r.blobs.contains_key(reference))
     }
 
     pub(crate) fn put_manifest(&self, name: &str, reference: &str) -> Resp {

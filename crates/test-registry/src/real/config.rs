@@ -43,7 +43,7 @@ pub(crate) fn config_yaml(port: u16, storage: &Path, auth: &AuthSection<'_>) -> 
     // (it would flood the captured stderr).
     format!(
         "version: 0.1\n\
-         log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+         log:\n  level: error\n  accesslog:\n    disabled: true\n\
          storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  redirect:\n    disable: true\n\
          http:\n  addr: 127.0.0.1:{port}\n\
          {auth}",
