@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::{Descriptor, Digest, MediaType};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// How many manifests [`MemoryGraph::index_all`] fetches at once.
 pub const INDEX_CONCURRENCY: usize = 16;
@@ -53,18 +53,35 @@ enum NodeDesc {
     Plain {
         media_type: u32,
         size: u64,
+        /// The digest parsed, made on the first lookup by a caller (`predecessors`, `get`):
+        /// oci-spec's parse checks the digest char by char, three quarters of a
+        /// `predecessors` call over many parents when redone per call, and parsing it for every
+        /// node up front would cost a large graph a hundred bytes per node never asked for.
+        parsed: OnceLock<Box<Digest>>,
     },
     Full(Arc<Descriptor>),
 }
 
 impl NodeDesc {
-    /// The descriptor of the node with digest `key` (`media_types` of its graph); `None` only if
-    /// the key no longer parses as a digest, which cannot happen: it was taken from a
-    /// descriptor's.
-    fn descriptor(&self, key: &str, media_types: &[MediaType]) -> Option<Descriptor> {
+    /// The descriptor of the node with digest `key` (`media_types` of its graph), keeping the
+    /// parsed digest for the next call when `keep` (a lookup by a caller, not a pass over every
+    /// node); `None` only if the key no longer parses as a digest, which cannot happen: it was
+    /// taken from a descriptor's.
+    fn descriptor(&self, key: &str, media_types: &[MediaType], keep: bool) -> Option<Descriptor> {
         match self {
-            NodeDesc::Plain { media_type, size } => {
-                let digest = Digest::from_str(key).ok()?;
+            NodeDesc::Plain {
+                media_type,
+                size,
+                parsed,
+            } => {
+                let digest = match parsed.get() {
+                    Some(digest) => Digest::clone(digest),
+                    None if keep => {
+                        let digest = Digest::from_str(key).ok()?;
+                        Digest::clone(parsed.get_or_init(|| Box::new(digest)))
+                    }
+                    None => Digest::from_str(key).ok()?,
+                };
                 let media_type = media_types.get(*media_type as usize)?.clone();
                 Some(Descriptor::new(media_type, *size, digest))
             }
@@ -115,10 +132,10 @@ impl GraphState {
         u32::try_from(self.media_types.len() - 1).ok()
     }
 
-    /// The descriptor of the present node `key`.
-    fn descriptor(&self, key: &str) -> Option<Descriptor> {
+    /// The descriptor of the present node `key` (see [`NodeDesc::descriptor`] for `keep`).
+    fn descriptor(&self, key: &str, keep: bool) -> Option<Descriptor> {
         let record = self.nodes.get(key)?;
-        record.desc.descriptor(key, &self.media_types)
+        record.desc.descriptor(key, &self.media_types, keep)
     }
 
     /// `digest` as the maps already hold it, or a new one.
@@ -183,6 +200,7 @@ impl MemoryGraph {
                     NodeDesc::Plain {
                         media_type,
                         size: node.size(),
+                        parsed: OnceLock::new(),
                     }
                 } else {
                     let shared = state
@@ -388,7 +406,12 @@ impl MemoryGraph {
             .get(node.digest().as_ref())
             .map(|parents| {
                 let mut out = Vec::with_capacity(parents.set.len());
-                out.extend(parents.set.iter().filter_map(|key| state.descriptor(key)));
+                out.extend(
+                    parents
+                        .set
+                        .iter()
+                        .filter_map(|key| state.descriptor(key, true)),
+                );
                 out
             })
             .unwrap_or_default()
@@ -408,7 +431,7 @@ impl MemoryGraph {
 
     /// The descriptor the node with `digest` was recorded with.
     pub fn get(&self, digest: &str) -> Option<Descriptor> {
-        self.read().descriptor(digest)
+        self.read().descriptor(digest, true)
     }
 
     /// Whether the node with `digest` is present.
@@ -426,7 +449,7 @@ impl MemoryGraph {
             for child in record.successors.iter() {
                 let child_key = child.digest().as_ref();
                 if unlink(&mut state.predecessors, child_key, key) {
-                    danglings.extend(state.descriptor(child_key));
+                    danglings.extend(state.descriptor(child_key, false));
                 }
             }
         }
@@ -444,7 +467,7 @@ impl MemoryGraph {
         state
             .nodes
             .iter()
-            .filter_map(|(key, record)| record.desc.descriptor(key, &state.media_types))
+            .filter_map(|(key, record)| record.desc.descriptor(key, &state.media_types, false))
             .collect()
     }
 
@@ -539,6 +562,24 @@ mod tests {
         let mut out: Vec<String> = list.iter().map(|d| d.digest().to_string()).collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn descriptors_are_the_same_before_and_after_a_lookup_keeps_the_digest() {
+        let graph = MemoryGraph::new();
+        let (parent, child) = (blob(1), blob(2));
+        graph.insert(&child, vec![]);
+        graph.insert(&parent, vec![child.clone()]);
+        let before = graph.nodes();
+        for _ in 0..2 {
+            assert_eq!(graph.predecessors(&child), vec![parent.clone()]);
+            assert_eq!(graph.get(parent.digest().as_ref()), Some(parent.clone()));
+        }
+        let mut after = graph.nodes();
+        let mut before = before;
+        before.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
+        after.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
+        assert_eq!(before, after);
     }
 
     #[test]
