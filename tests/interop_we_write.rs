@@ -7,12 +7,15 @@
 //! - `umoci unpack` yields exactly the files and links our tar+gzip layers hold.
 //!
 //! Once for a fresh layout, once after a tag was moved, a manifest deleted with auto GC and `gc()`
-//! run.
+//! run, and once for the layout the object store keeps under a bucket prefix, synced to disk.
 
 mod interop;
 
 use interop::*;
 use ocistore::fs::ReadOnlyStore;
+use ocistore::object::object_store::memory::InMemory;
+use ocistore::object::object_store::path::Path as ObjectPath;
+use ocistore::object::object_store::{ObjectStore, ObjectStoreExt};
 use ocistore::Resolver;
 use std::path::Path;
 
@@ -168,6 +171,74 @@ async fn tools_read_a_fresh_layout_we_wrote() {
     let report = store.fsck().await.unwrap();
     assert!(report.is_clean(), "{report:?}");
     store.close().await.unwrap();
+}
+
+/// Copies every object under `prefix` of `bucket` to the same relative path under `dir`, as
+/// `aws s3 sync` or `rclone copy` would.
+async fn sync_to_disk(bucket: &std::sync::Arc<dyn ObjectStore>, prefix: &str, dir: &Path) -> usize {
+    use futures::TryStreamExt;
+    let prefix = ObjectPath::from(prefix);
+    let listed: Vec<_> = bucket.list(Some(&prefix)).try_collect().await.unwrap();
+    for meta in &listed {
+        let path = meta
+            .location
+            .prefix_match(&prefix)
+            .unwrap()
+            .fold(dir.to_path_buf(), |path, part| path.join(part.as_ref()));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let bytes = bucket
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+    }
+    listed.len()
+}
+
+/// The object store keeps a real layout under its prefix: synced to disk, the tools read it as
+/// they read a layout our `Store` wrote, and our `Store` opens it fsck-clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_read_a_bucket_prefix_synced_to_disk() {
+    if !have(TOOLS) {
+        return;
+    }
+    let bucket: std::sync::Arc<dyn ObjectStore> = std::sync::Arc::new(InMemory::new());
+    let store = ocistore::object::Store::open(bucket.clone(), "layouts/ours")
+        .await
+        .unwrap();
+    let mut ours = Ours::build();
+    ours.write(&store).await;
+    store.close().await.unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("synced");
+    let objects = sync_to_disk(&bucket, "layouts/ours", &root).await;
+    assert!(objects > ours.tags.len() + 2, "{objects} objects synced");
+    assert!(root.join("oci-layout").is_file() && root.join("index.json").is_file());
+
+    tools_read(&root, &ours.tags, tmp.path()).await;
+    let listed = String::from_utf8(ok("umoci", &[&"ls", &"--layout", &root])).unwrap();
+    let listed: std::collections::BTreeSet<String> = listed.lines().map(str::to_string).collect();
+    assert_eq!(listed, tags_of(&root));
+
+    let disk = open_store(&root).await;
+    let report = disk.fsck().await.unwrap();
+    assert!(
+        report.is_clean() && report.orphaned.is_empty() && report.warnings.is_empty(),
+        "{report:?}"
+    );
+    for tag in &ours.tags {
+        assert_eq!(
+            disk.resolve(tag.name).await.unwrap().digest(),
+            tag.desc.digest(),
+            "{}",
+            tag.name
+        );
+    }
+    disk.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

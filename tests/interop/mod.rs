@@ -567,7 +567,7 @@ impl Ours {
     /// Writes the first state into `store`: `app` (with the containerd annotation), `app-sig`
     /// (a referrer of app), `multi` (a two-platform index), `multi-sbom` (a referrer of the
     /// index), and `sha512`. Returns the tags.
-    pub async fn write(&mut self, store: &Store) {
+    pub async fn write(&mut self, store: &(impl Pusher + Tagger + ?Sized)) {
         for image in [&self.app, &self.amd64, &self.arm64, &self.sha512] {
             for blob in image.blobs() {
                 push(store, blob).await;
