@@ -64,6 +64,10 @@ impl KeyedEntries {
     }
 }
 
+/// What one tag or untag changed, to put back with [`IndexModel::undo`] when its save fails.
+#[derive(Debug)]
+pub struct TagUndo(crate::index::state::Undo);
+
 /// References removed by [`IndexModel::forget_digest`], to put back with
 /// [`IndexModel::restore`].
 #[derive(Debug, Default)]
@@ -140,6 +144,25 @@ impl IndexModel {
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
     pub fn tag_digest(&self, desc: &Descriptor) {
         self.0.tag_digest(desc);
+    }
+
+    /// Points `reference` at `desc` as a tag does (its digest entry too, unless listed);
+    /// returns how to put back what changed if the save that follows fails
+    /// ([`IndexModel::undo`]), `None` when nothing changed.
+    pub fn tag_with_undo(&self, desc: &Descriptor, reference: &str) -> Option<TagUndo> {
+        self.0.tag_with_undo(desc, reference).map(TagUndo)
+    }
+
+    /// Removes `reference`; returns how to put it back ([`IndexModel::undo`]), `None` when it
+    /// pointed at nothing.
+    pub fn untag_with_undo(&self, reference: &str) -> Option<TagUndo> {
+        self.0.untag(reference).map(TagUndo)
+    }
+
+    /// Puts back what one [`IndexModel::tag_with_undo`] or [`IndexModel::untag_with_undo`]
+    /// changed, where no other call has moved the reference since.
+    pub fn undo(&self, undo: TagUndo) {
+        self.0.undo(undo.0)
     }
 
     /// Removes `reference`; returns what it pointed at.

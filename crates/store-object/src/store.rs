@@ -23,7 +23,7 @@ use store_core::{
     error_from_io, reference, Deleter, Error, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
     Resolver, Result, TagLister, Tagger, Untagger,
 };
-use store_fs::index_model::IndexModel;
+use store_fs::index_model::{IndexModel, TagUndo};
 use store_fs::{FsckReport, GcReport};
 use tokio::io::AsyncReadExt;
 use tokio::sync::RwLock;
@@ -291,11 +291,21 @@ impl StoreCore {
             ));
         }
         contents.learn(desc).await?;
-        contents.model.tag_digest(desc);
-        if reference != digest.as_str() {
-            contents.model.tag(desc.clone(), reference);
+        let undo = contents.model.tag_with_undo(desc, reference);
+        self.changed_or_undo(undo).await
+    }
+
+    /// Records a tag or untag and waits as the autosave policy says; when the save fails, puts
+    /// the change back in memory before returning the error, so that an error means nothing
+    /// changed (the saver stays dirty: the next write saves the rolled-back state).
+    ///
+    /// Errors: those of the save.
+    async fn changed_or_undo(&self, undo: Option<TagUndo>) -> Result<()> {
+        let result = self.index_changed().await;
+        if let (Err(_), Some(undo)) = (&result, undo) {
+            self.contents.model.undo(undo);
         }
-        self.index_changed().await
+        result
     }
 
     async fn delete(&self, target: &Descriptor) -> Result<()> {
@@ -387,6 +397,13 @@ impl Resolver for Store {
 
 #[async_trait]
 impl Tagger for Store {
+    /// Points `reference` at `desc`, whose blob must be stored with that size. On an error
+    /// saving `index.json` (under `AutoSave::Always`) the change is undone in memory before the
+    /// error is returned: an error means nothing changed. Under `Manual` and `Debounce` a failed
+    /// save is reported by `save_index` or `close`, the changes staying pending.
+    ///
+    /// Errors: `MissingReference`, `InvalidReference`, `InvalidDescriptor`; `NotFound` when the
+    /// blob is not stored; `Mismatch` for another size; those of the save.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let _gate = self.core.gate.read().await;
         self.core.tag(desc, reference).await
@@ -408,8 +425,8 @@ impl Untagger for Store {
                 reason: "a digest is not a tag; delete the content instead".into(),
             });
         }
-        model.untag(reference);
-        self.core.index_changed().await
+        let undo = model.untag_with_undo(reference);
+        self.core.changed_or_undo(undo).await
     }
 }
 

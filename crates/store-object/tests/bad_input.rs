@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use store_core::content::{descriptor_from_bytes, fetch_all, push_bytes};
 use store_core::testkit::fixtures::GraphFixture;
-use store_core::{ErrorKind, Fetcher, Pusher, ReadOnlyStorage, Resolver, TagLister, Tagger};
+use store_core::{
+    ErrorKind, Fetcher, Pusher, ReadOnlyStorage, Resolver, TagLister, Tagger, Untagger,
+};
 use store_object::object_store::memory::InMemory;
 use store_object::object_store::path::Path;
 use store_object::object_store::{
@@ -128,6 +130,34 @@ async fn another_writers_malformed_index_json_fails_the_save_and_is_not_overwrit
     assert!(err.to_string().contains("p/index.json"), "{err}");
     let kept = bucket.get(&Path::from("p/index.json")).await.expect("get");
     assert_eq!(kept.bytes().await.expect("bytes").as_ref(), b"{broken");
+    // The failed tag changed nothing, in memory either.
+    let err = store.resolve("v1").await.expect_err("v1 was not tagged");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(store.tags(None).await.expect("tags").is_empty());
+}
+
+#[tokio::test]
+async fn an_untag_whose_save_fails_changes_nothing() {
+    let bucket = bucket();
+    let store = Store::open(Arc::clone(&bucket), "p").await.expect("open");
+    let graph = GraphFixture::new();
+    graph.push_to(&store).await.expect("push");
+    let manifest = graph.get("manifest1").desc.clone();
+    store.tag(&manifest, "v1").await.expect("tag");
+    put(&bucket, "p/index.json", b"{broken").await;
+    let err = store
+        .untag("v1")
+        .await
+        .expect_err("save over a broken index.json");
+    assert_eq!(err.kind(), ErrorKind::InvalidLayout, "{err}");
+    assert_eq!(
+        store.resolve("v1").await.expect("v1 still tagged").digest(),
+        manifest.digest()
+    );
+    assert_eq!(
+        store.tags(None).await.expect("tags"),
+        vec!["v1".to_string()]
+    );
 }
 
 /// A service that ignores the conditions of its puts (overwrites always), as some S3 clones do.

@@ -456,6 +456,21 @@ impl IndexState {
         }
     }
 
+    /// Points `reference` at `desc` as a tag does: the digest entry first (unless listed), then
+    /// the tag when `reference` is not the digest itself. Returns how to undo both (see
+    /// [`IndexState::undo`]); `None` when nothing changed.
+    pub(crate) fn tag_with_undo(&self, desc: &Descriptor, reference: &str) -> Option<Undo> {
+        let digest = desc.digest().as_ref();
+        let added = self.tag_digest(desc).then(|| digest.to_string());
+        if reference != digest {
+            let mut undo = self.tag(desc.clone(), reference);
+            undo.added_digest = added;
+            Some(undo)
+        } else {
+            added.map(Undo::added_digest)
+        }
+    }
+
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
     /// Returns whether it was added.
     pub(crate) fn tag_digest(&self, desc: &Descriptor) -> bool {

@@ -479,15 +479,7 @@ impl StoreCore {
             ));
         }
         contents.learn(desc).await?;
-        let index = contents.index();
-        let added = index.tag_digest(desc).then(|| digest.to_string());
-        let undo = if reference != digest.as_str() {
-            let mut undo = index.tag(desc.clone(), reference);
-            undo.added_digest = added;
-            Some(undo)
-        } else {
-            added.map(Undo::added_digest)
-        };
+        let undo = contents.index().tag_with_undo(desc, reference);
         self.changed_or_undo(undo).await
     }
 
