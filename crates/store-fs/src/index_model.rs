@@ -160,7 +160,7 @@ impl IndexModel {
     }
 
     /// Puts back what one [`IndexModel::tag_with_undo`] or [`IndexModel::untag_with_undo`]
-    /// changed, where no other call has moved the reference since.
+    /// changed, unless another call has moved that reference since.
     pub fn undo(&self, undo: TagUndo) {
         self.0.undo(undo.0)
     }
