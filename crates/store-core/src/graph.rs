@@ -570,16 +570,17 @@ mod tests {
         let (parent, child) = (blob(1), blob(2));
         graph.insert(&child, vec![]);
         graph.insert(&parent, vec![child.clone()]);
-        let before = graph.nodes();
+        let sorted_nodes = || {
+            let mut nodes = graph.nodes();
+            nodes.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
+            nodes
+        };
+        let before = sorted_nodes();
         for _ in 0..2 {
             assert_eq!(graph.predecessors(&child), vec![parent.clone()]);
             assert_eq!(graph.get(parent.digest().as_ref()), Some(parent.clone()));
         }
-        let mut after = graph.nodes();
-        let mut before = before;
-        before.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
-        after.sort_by(|a, b| a.digest().as_ref().cmp(b.digest().as_ref()));
-        assert_eq!(before, after);
+        assert_eq!(sorted_nodes(), before);
     }
 
     #[test]

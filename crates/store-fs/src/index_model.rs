@@ -136,11 +136,6 @@ impl IndexModel {
         self.0.entry_counts()
     }
 
-    /// Points `reference` at `desc`.
-    pub fn tag(&self, desc: Descriptor, reference: &str) {
-        self.0.tag(desc, reference);
-    }
-
     /// Records `desc` under its own digest (a manifest pushed or tagged), unless already there.
     pub fn tag_digest(&self, desc: &Descriptor) {
         self.0.tag_digest(desc);
@@ -149,25 +144,20 @@ impl IndexModel {
     /// Points `reference` at `desc` as a tag does (its digest entry too, unless listed);
     /// returns how to put back what changed if the save that follows fails
     /// ([`IndexModel::undo`]), `None` when nothing changed.
-    pub fn tag_with_undo(&self, desc: &Descriptor, reference: &str) -> Option<TagUndo> {
+    pub fn tag(&self, desc: &Descriptor, reference: &str) -> Option<TagUndo> {
         self.0.tag_with_undo(desc, reference).map(TagUndo)
     }
 
     /// Removes `reference`; returns how to put it back ([`IndexModel::undo`]), `None` when it
     /// pointed at nothing.
-    pub fn untag_with_undo(&self, reference: &str) -> Option<TagUndo> {
+    pub fn untag(&self, reference: &str) -> Option<TagUndo> {
         self.0.untag(reference).map(TagUndo)
     }
 
-    /// Puts back what one [`IndexModel::tag_with_undo`] or [`IndexModel::untag_with_undo`]
+    /// Puts back what one [`IndexModel::tag`] or [`IndexModel::untag`]
     /// changed, unless another call has moved that reference since.
     pub fn undo(&self, undo: TagUndo) {
         self.0.undo(undo.0)
-    }
-
-    /// Removes `reference`; returns what it pointed at.
-    pub fn untag(&self, reference: &str) -> Option<Descriptor> {
-        self.0.untag(reference).and_then(|undo| undo.previous())
     }
 
     /// Removes every reference to `digest`; returns what was removed.

@@ -291,7 +291,7 @@ impl StoreCore {
             ));
         }
         contents.learn(desc).await?;
-        let undo = contents.model.tag_with_undo(desc, reference);
+        let undo = contents.model.tag(desc, reference);
         self.changed_or_undo(undo).await
     }
 
@@ -425,7 +425,7 @@ impl Untagger for Store {
                 reason: "a digest is not a tag; delete the content instead".into(),
             });
         }
-        let undo = model.untag_with_undo(reference);
+        let undo = model.untag(reference);
         self.core.changed_or_undo(undo).await
     }
 }

@@ -67,27 +67,17 @@ pub(crate) struct Undo {
     /// The digest this call pointed `reference` at; `None` for an untag.
     after: Option<Arc<str>>,
     /// The digest entry added for this call (a tag of a manifest the index did not list).
-    pub(crate) added_digest: Option<String>,
+    added_digest: Option<String>,
 }
 
 impl Undo {
     /// Undoes only the digest entry `digest` added for a call.
-    pub(crate) fn added_digest(digest: String) -> Undo {
+    fn added_digest(digest: String) -> Undo {
         Undo {
             reference: digest.clone(),
             before: None,
             after: None,
             added_digest: Some(digest),
-        }
-    }
-
-    /// What `reference` pointed at before the call; `None` when it was new.
-    pub(crate) fn previous(&self) -> Option<Descriptor> {
-        let held = self.before.as_ref()?;
-        if *self.reference == **held.digest() {
-            held.without_ref_name()
-        } else {
-            held.descriptor()
         }
     }
 }
