@@ -8,7 +8,7 @@ pub use store_core::{
     Deleter, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget, ReadOnlyStorage,
     ReadOnlyTarget, Resolver, Storage, TagLister, TagResolver, Tagger, Target, Untagger,
 };
-pub use store_core::{Error, ErrorKind, Result};
+pub use store_core::{Error, ErrorKind, Result, SharedDescriptor};
 
 /// The attribute every implementation of the traits carries (`#[ocistore::async_trait]`), so
 /// that a store of one's own needs no direct dependency on the `async-trait` crate.
@@ -51,8 +51,10 @@ pub mod autosave {
     pub use ::autosave::AutoSave;
 }
 
-/// The traits, for `use ocistore::prelude::*;`.
+/// The traits and the descriptor type they return, for `use ocistore::prelude::*;`.
 pub mod prelude {
+    /// What `resolve` and `predecessors` return (needed to implement them).
+    pub use store_core::SharedDescriptor;
     pub use store_core::{
         Deleter, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget,
         ReadOnlyStorage, ReadOnlyTarget, Resolver, Storage, TagLister, TagResolver, Tagger, Target,

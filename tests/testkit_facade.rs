@@ -39,7 +39,7 @@ impl ReadOnlyStorage for MyStore {
 
 #[ocistore::async_trait]
 impl Resolver for MyStore {
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         self.inner.resolve(reference).await
     }
 }
@@ -67,7 +67,7 @@ impl TagLister for MyStore {
 
 #[ocistore::async_trait]
 impl PredecessorFinder for MyStore {
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
         self.inner.predecessors(node).await
     }
 }

@@ -157,14 +157,17 @@ impl<T: ReadOnlyStorage + Send + Sync> ReadOnlyStorage for WithProgress<T> {
 
 #[ocistore::async_trait]
 impl<T: Resolver + Send + Sync> Resolver for WithProgress<T> {
-    async fn resolve(&self, reference: &str) -> ocistore::Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> ocistore::Result<ocistore::SharedDescriptor> {
         self.inner.resolve(reference).await
     }
 }
 
 #[ocistore::async_trait]
 impl<T: PredecessorFinder + Send + Sync> PredecessorFinder for WithProgress<T> {
-    async fn predecessors(&self, node: &Descriptor) -> ocistore::Result<Vec<Descriptor>> {
+    async fn predecessors(
+        &self,
+        node: &Descriptor,
+    ) -> ocistore::Result<Vec<ocistore::SharedDescriptor>> {
         self.inner.predecessors(node).await
     }
 }

@@ -209,14 +209,17 @@ impl<T: ReadOnlyStorage + ?Sized> ReadOnlyStorage for Counted<T> {
 
 #[ocistore::async_trait]
 impl<T: Resolver + ?Sized> Resolver for Counted<T> {
-    async fn resolve(&self, reference: &str) -> ocistore::Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> ocistore::Result<ocistore::SharedDescriptor> {
         self.inner.resolve(reference).await
     }
 }
 
 #[ocistore::async_trait]
 impl<T: PredecessorFinder + ?Sized> PredecessorFinder for Counted<T> {
-    async fn predecessors(&self, node: &Descriptor) -> ocistore::Result<Vec<Descriptor>> {
+    async fn predecessors(
+        &self,
+        node: &Descriptor,
+    ) -> ocistore::Result<Vec<ocistore::SharedDescriptor>> {
         self.inner.predecessors(node).await
     }
 }

@@ -8,6 +8,7 @@
 use crate::content::successors;
 use crate::error::{Error, ErrorKind, Result};
 use crate::traits::Fetcher;
+use crate::SharedDescriptor;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use oci_spec::image::{Descriptor, Digest, MediaType};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -53,39 +54,46 @@ enum NodeDesc {
     Plain {
         media_type: u32,
         size: u64,
-        /// The digest parsed, made on the first lookup by a caller (`predecessors`, `get`):
-        /// oci-spec's parse checks the digest char by char, three quarters of a
-        /// `predecessors` call over many parents when redone per call, and parsing it for every
-        /// node up front would cost a large graph a hundred bytes per node never asked for.
-        parsed: OnceLock<Box<Digest>>,
+        /// The whole descriptor, made on the first lookup by a caller (`predecessors`, `get`)
+        /// and shared by the next ones: rebuilding it per call (oci-spec's digest parse checks
+        /// the digest char by char) was most of a `predecessors` call over many parents, and
+        /// building it for every node up front would cost a large graph hundreds of bytes per
+        /// node never asked for.
+        looked_up: OnceLock<SharedDescriptor>,
     },
     Full(Arc<Descriptor>),
 }
 
 impl NodeDesc {
-    /// The descriptor of the node with digest `key` (`media_types` of its graph), keeping the
-    /// parsed digest for the next call when `keep` (a lookup by a caller, not a pass over every
-    /// node); `None` only if the key no longer parses as a digest, which cannot happen: it was
-    /// taken from a descriptor's.
-    fn descriptor(&self, key: &str, media_types: &[MediaType], keep: bool) -> Option<Descriptor> {
+    /// The descriptor of the node with digest `key` (`media_types` of its graph), kept for the
+    /// next call when `keep` (a lookup by a caller, not a pass over every node); `None` only if
+    /// the key no longer parses as a digest, which cannot happen: it was taken from a
+    /// descriptor's.
+    fn descriptor(
+        &self,
+        key: &str,
+        media_types: &[MediaType],
+        keep: bool,
+    ) -> Option<SharedDescriptor> {
         match self {
             NodeDesc::Plain {
                 media_type,
                 size,
-                parsed,
+                looked_up,
             } => {
-                let digest = match parsed.get() {
-                    Some(digest) => Digest::clone(digest),
-                    None if keep => {
-                        let digest = Digest::from_str(key).ok()?;
-                        Digest::clone(parsed.get_or_init(|| Box::new(digest)))
-                    }
-                    None => Digest::from_str(key).ok()?,
-                };
+                if let Some(desc) = looked_up.get() {
+                    return Some(desc.clone());
+                }
+                let digest = Digest::from_str(key).ok()?;
                 let media_type = media_types.get(*media_type as usize)?.clone();
-                Some(Descriptor::new(media_type, *size, digest))
+                let desc = SharedDescriptor::new(Descriptor::new(media_type, *size, digest));
+                Some(if keep {
+                    looked_up.get_or_init(|| desc).clone()
+                } else {
+                    desc
+                })
             }
-            NodeDesc::Full(desc) => Some(Descriptor::clone(desc)),
+            NodeDesc::Full(desc) => Some(SharedDescriptor::from(Arc::clone(desc))),
         }
     }
 }
@@ -133,7 +141,7 @@ impl GraphState {
     }
 
     /// The descriptor of the present node `key` (see [`NodeDesc::descriptor`] for `keep`).
-    fn descriptor(&self, key: &str, keep: bool) -> Option<Descriptor> {
+    fn descriptor(&self, key: &str, keep: bool) -> Option<SharedDescriptor> {
         let record = self.nodes.get(key)?;
         record.desc.descriptor(key, &self.media_types, keep)
     }
@@ -200,7 +208,7 @@ impl MemoryGraph {
                     NodeDesc::Plain {
                         media_type,
                         size: node.size(),
-                        parsed: OnceLock::new(),
+                        looked_up: OnceLock::new(),
                     }
                 } else {
                     let shared = state
@@ -399,7 +407,7 @@ impl MemoryGraph {
     }
 
     /// The descriptors of every present node that lists `node` as a successor, by digest order.
-    pub fn predecessors(&self, node: &Descriptor) -> Vec<Descriptor> {
+    pub fn predecessors(&self, node: &Descriptor) -> Vec<SharedDescriptor> {
         let state = self.read();
         state
             .predecessors
@@ -430,7 +438,7 @@ impl MemoryGraph {
     }
 
     /// The descriptor the node with `digest` was recorded with.
-    pub fn get(&self, digest: &str) -> Option<Descriptor> {
+    pub fn get(&self, digest: &str) -> Option<SharedDescriptor> {
         self.read().descriptor(digest, true)
     }
 
@@ -449,7 +457,11 @@ impl MemoryGraph {
             for child in record.successors.iter() {
                 let child_key = child.digest().as_ref();
                 if unlink(&mut state.predecessors, child_key, key) {
-                    danglings.extend(state.descriptor(child_key, false));
+                    danglings.extend(
+                        state
+                            .descriptor(child_key, false)
+                            .map(SharedDescriptor::into_owned),
+                    );
                 }
             }
         }
@@ -468,6 +480,7 @@ impl MemoryGraph {
             .nodes
             .iter()
             .filter_map(|(key, record)| record.desc.descriptor(key, &state.media_types, false))
+            .map(SharedDescriptor::into_owned)
             .collect()
     }
 
@@ -558,8 +571,11 @@ mod tests {
         descriptor_from_bytes(MediaType::ImageLayer, &[n])
     }
 
-    fn digests(list: &[Descriptor]) -> Vec<String> {
-        let mut out: Vec<String> = list.iter().map(|d| d.digest().to_string()).collect();
+    fn digests<D: std::borrow::Borrow<Descriptor>>(list: &[D]) -> Vec<String> {
+        let mut out: Vec<String> = list
+            .iter()
+            .map(|d| d.borrow().digest().to_string())
+            .collect();
         out.sort();
         out
     }
@@ -578,9 +594,13 @@ mod tests {
         let before = sorted_nodes();
         for _ in 0..2 {
             assert_eq!(graph.predecessors(&child), vec![parent.clone()]);
-            assert_eq!(graph.get(parent.digest().as_ref()), Some(parent.clone()));
+            assert_eq!(graph.get(parent.digest().as_ref()).unwrap(), parent);
         }
         assert_eq!(sorted_nodes(), before);
+        // Every later lookup shares the descriptor the first one kept.
+        let [first] = <[SharedDescriptor; 1]>::try_from(graph.predecessors(&child)).unwrap();
+        let got = graph.get(parent.digest().as_ref()).unwrap();
+        assert!(Arc::ptr_eq(&first.into_arc(), &got.into_arc()));
     }
 
     #[test]

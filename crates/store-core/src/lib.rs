@@ -27,12 +27,14 @@ pub mod manifest;
 pub mod memory;
 pub mod reference;
 pub mod resolver;
+mod shared;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod traits;
 mod verify;
 
 pub use error::{Error, ErrorKind, Result, Side};
+pub use shared::SharedDescriptor;
 pub use traits::*;
 pub use verify::error_from_io;
 

@@ -18,6 +18,7 @@ use crate::traits::{
     Untagger,
 };
 use crate::verify::{error_from_io, VerifyReader};
+use crate::SharedDescriptor;
 use async_trait::async_trait;
 use bytes::Bytes;
 use dashmap::mapref::entry::Entry;
@@ -196,22 +197,22 @@ impl Resolver for MemoryStore {
     ///
     /// Errors: `MissingReference` for an empty reference; `NotFound` for an unknown tag, an
     /// absent digest, or a string that is neither.
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         reference::require_reference("resolve", reference)?;
         if let Some(desc) = self.shared.resolver.resolve(reference) {
             return Ok(if reference == desc.digest().as_ref() {
-                descriptor::plain(&desc)
+                descriptor::plain(&desc).into()
             } else {
                 desc
             });
         }
         if let Ok(digest) = ValidDigest::parse(reference) {
             if let Some(size) = self.blob_size(digest.as_str()) {
-                return Ok(Descriptor::new(
+                return Ok(SharedDescriptor::new(Descriptor::new(
                     MediaType::from(OCTET_STREAM),
                     size,
                     digest.to_oci(),
-                ));
+                )));
             }
         }
         Err(Error::not_found(reference))
@@ -293,7 +294,7 @@ impl PredecessorFinder for MemoryStore {
     /// contain it and the referrers whose subject it is, in digest order.
     ///
     /// Errors: none; an unknown or malformed node has no predecessors.
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
         Ok(self.shared.graph.predecessors(node))
     }
 }

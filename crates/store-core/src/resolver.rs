@@ -4,6 +4,7 @@
 //! resolves by digest; [`MemoryResolver::tags`] and [`MemoryResolver::is_tagged`] leave those
 //! digest entries out. Unlike oras-go, moving a tag removes it from the old digest's set.
 
+use crate::SharedDescriptor;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use oci_spec::image::Descriptor;
@@ -144,18 +145,11 @@ impl MemoryResolver {
         }
     }
 
-    /// The descriptor `reference` points at.
-    pub fn resolve(&self, reference: &str) -> Option<Descriptor> {
-        self.refs
-            .get(reference)
-            .map(|entry| Descriptor::clone(entry.value()))
-    }
-
     /// The descriptor `reference` points at, shared rather than copied.
-    pub fn resolve_shared(&self, reference: &str) -> Option<Arc<Descriptor>> {
+    pub fn resolve(&self, reference: &str) -> Option<SharedDescriptor> {
         self.refs
             .get(reference)
-            .map(|entry| Arc::clone(entry.value()))
+            .map(|entry| SharedDescriptor::from(Arc::clone(entry.value())))
     }
 
     /// Every reference (tags and digest entries) pointing at `digest`, in ascending order.

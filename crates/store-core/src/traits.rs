@@ -3,6 +3,7 @@
 
 use crate::content::{BoxReader, Fetched};
 use crate::error::Result;
+use crate::SharedDescriptor;
 use async_trait::async_trait;
 use oci_spec::image::Descriptor;
 use std::sync::Arc;
@@ -77,10 +78,12 @@ impl<T: ReadOnlyStorage + Pusher + ?Sized> Storage for T {}
 #[async_trait]
 pub trait Resolver: Send + Sync {
     /// The descriptor `reference` names: a tag gives the full descriptor it was tagged with, a
-    /// digest the plain descriptor (media type, digest, size).
+    /// digest the plain descriptor (media type, digest, size). The descriptor is shared with
+    /// the store ([`SharedDescriptor`] dereferences to `Descriptor`; `into_owned` gives one to
+    /// change).
     ///
     /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise.
-    async fn resolve(&self, reference: &str) -> Result<Descriptor>;
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor>;
 }
 
 /// Gives content a reference.
@@ -109,9 +112,10 @@ impl<T: Storage + TagResolver + ?Sized> Target for T {}
 #[async_trait]
 pub trait PredecessorFinder: Send + Sync {
     /// The descriptors of every known node that lists `node` as a successor; empty when none.
+    /// Each is shared with the store's graph (see [`SharedDescriptor`]).
     ///
     /// Errors: only store failures; an unknown node has no predecessors.
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>>;
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>>;
 }
 
 /// A read-only target that knows its graph.
@@ -181,7 +185,7 @@ macro_rules! forward {
         }
         #[async_trait]
         impl<T: Resolver + ?Sized> Resolver for $wrapper {
-            async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+            async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
                 (**self).resolve(reference).await
             }
         }
@@ -193,7 +197,7 @@ macro_rules! forward {
         }
         #[async_trait]
         impl<T: PredecessorFinder + ?Sized> PredecessorFinder for $wrapper {
-            async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+            async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
                 (**self).predecessors(node).await
             }
         }

@@ -16,7 +16,7 @@ use crate::index::state::{Entries, IndexState};
 use oci_spec::image::Descriptor;
 use std::collections::BTreeSet;
 use std::path::Path;
-use store_core::Result;
+use store_core::{Result, SharedDescriptor};
 
 /// A parsed `index.json`.
 #[derive(Debug, Clone, Default)]
@@ -106,8 +106,9 @@ impl IndexModel {
             .collect()
     }
 
-    /// What `reference` (a tag, or the digest of an entry) points at.
-    pub fn resolve(&self, reference: &str) -> Option<Descriptor> {
+    /// What `reference` (a tag, or the digest of an entry) points at, shared; the digest of an
+    /// entry gives its plain descriptor (media type, digest, size).
+    pub fn resolve(&self, reference: &str) -> Option<SharedDescriptor> {
         self.0.resolve(reference)
     }
 

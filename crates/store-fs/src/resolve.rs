@@ -5,10 +5,10 @@ use oci_spec::image::{Descriptor, MediaType};
 use store_core::descriptor::{self, is_manifest, OCTET_STREAM};
 use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
-use store_core::{Error, Result};
+use store_core::{Error, Result, SharedDescriptor};
 
-/// A tag gives the full descriptor it points at (a digest is never looked up as a tag: it always
-/// gives content with that digest); the digest of an `index.json` entry, or of a
+/// A tag gives the full descriptor it points at, shared (a digest is never looked up as a tag: it
+/// always gives content with that digest); the digest of an `index.json` entry, or of a
 /// manifest the graph knows (an index's child), its plain descriptor; the digest of any other blob
 /// that `stat` finds, `application/octet-stream` with the blob's size.
 ///
@@ -20,15 +20,12 @@ pub(crate) fn resolve_reference(
     graph: &MemoryGraph,
     stat: impl Fn(&ValidDigest) -> Result<Option<u64>>,
     where_: &std::path::Path,
-) -> Result<Descriptor> {
+) -> Result<SharedDescriptor> {
     store_core::reference::require_reference("resolve", reference)?;
-    let is_digest = ValidDigest::is_valid(reference);
     if let Some(desc) = index.resolve(reference) {
-        if reference == desc.digest().as_ref() {
-            return Ok(descriptor::plain(&desc));
-        }
-        // A digest never resolves to other content, whatever a tag spells.
-        if !is_digest {
+        // A digest never resolves to other content, whatever a tag spells; the digest of an
+        // entry resolves to its plain descriptor.
+        if reference == desc.digest().as_ref() || !ValidDigest::is_valid(reference) {
             return Ok(desc);
         }
     }
@@ -54,12 +51,12 @@ pub(crate) fn resolve_reference(
     };
     if let Some(node) = graph.get(reference) {
         if is_manifest(&node) && node.size() == size {
-            return Ok(descriptor::plain(&node));
+            return Ok(descriptor::plain(&node).into());
         }
     }
-    Ok(Descriptor::new(
+    Ok(SharedDescriptor::new(Descriptor::new(
         MediaType::from(OCTET_STREAM),
         size,
         digest.to_oci(),
-    ))
+    )))
 }

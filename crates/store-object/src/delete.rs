@@ -47,7 +47,7 @@ pub(crate) async fn doomed(
                     if contents.subject_of(&predecessor).await?.as_deref()
                         == Some(head.digest().as_ref())
                     {
-                        queue.push_back(predecessor);
+                        queue.push_back(predecessor.into_owned());
                     }
                 }
             }
@@ -86,7 +86,7 @@ pub(crate) async fn doomed(
 /// Errors: `Backend` when the object cannot be checked.
 async fn stored_child(contents: &Contents, child: &Descriptor) -> Result<Option<Descriptor>> {
     if let Some(present) = contents.graph.get(child.digest().as_ref()) {
-        return Ok(Some(present));
+        return Ok(Some(present.into_owned()));
     }
     let Ok(digest) = ValidDigest::from_digest(child.digest()) else {
         return Ok(None);

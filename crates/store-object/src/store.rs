@@ -21,7 +21,7 @@ use store_core::graph::MemoryGraph;
 use store_core::manifest::parse_successors;
 use store_core::{
     error_from_io, reference, Deleter, Error, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
-    Resolver, Result, TagLister, Tagger, Untagger,
+    Resolver, Result, SharedDescriptor, TagLister, Tagger, Untagger,
 };
 use store_fs::index_model::{IndexModel, TagUndo};
 use store_fs::{FsckReport, GcReport};
@@ -333,13 +333,11 @@ impl StoreCore {
         delete::remove(contents, &doomed).await
     }
 
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         reference::require_reference("resolve", reference)?;
         let contents = &self.contents;
         if let Some(desc) = contents.model.resolve(reference) {
-            if reference == desc.digest().as_ref() {
-                return Ok(descriptor::plain(&desc));
-            }
+            // The digest of an entry gives its plain descriptor, a tag its whole one.
             return Ok(desc);
         }
         let keys = &contents.blobs.keys;
@@ -352,14 +350,14 @@ impl StoreCore {
         };
         if let Some(node) = contents.graph.get(reference) {
             if is_manifest(&node) && node.size() == size {
-                return Ok(descriptor::plain(&node));
+                return Ok(descriptor::plain(&node).into());
             }
         }
-        Ok(Descriptor::new(
+        Ok(SharedDescriptor::new(Descriptor::new(
             MediaType::from(OCTET_STREAM),
             size,
             digest.to_oci(),
-        ))
+        )))
     }
 }
 
@@ -390,7 +388,7 @@ impl Pusher for Store {
 
 #[async_trait]
 impl Resolver for Store {
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         self.core.resolve(reference).await
     }
 }
@@ -439,7 +437,7 @@ impl TagLister for Store {
 
 #[async_trait]
 impl PredecessorFinder for Store {
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
         Ok(self.core.contents.graph.predecessors(node))
     }
 }

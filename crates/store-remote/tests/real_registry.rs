@@ -15,8 +15,11 @@ use store_core::{
 };
 use store_remote::{Client, ClientOptions, Credential, Registry, Secret};
 
-fn digests_of(descs: &[Descriptor]) -> Vec<String> {
-    let mut out: Vec<String> = descs.iter().map(|d| d.digest().to_string()).collect();
+fn digests_of<D: std::borrow::Borrow<Descriptor>>(descs: &[D]) -> Vec<String> {
+    let mut out: Vec<String> = descs
+        .iter()
+        .map(|d| d.borrow().digest().to_string())
+        .collect();
     out.sort();
     out
 }

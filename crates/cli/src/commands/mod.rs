@@ -215,13 +215,18 @@ pub(super) async fn open_resolved(
     let loc = Location::parse(text)?;
     let opened = open::source(&loc, &access(global, None)).await?;
     let reference = open::reference_of(&loc, &opened)?;
-    let desc = opened.store.resolve(&reference).await.map_err(|e| {
-        Failure::store(
-            &format!("resolving {loc}"),
-            e,
-            opened.credentials.as_deref(),
-        )
-    })?;
+    let desc = opened
+        .store
+        .resolve(&reference)
+        .await
+        .map_err(|e| {
+            Failure::store(
+                &format!("resolving {loc}"),
+                e,
+                opened.credentials.as_deref(),
+            )
+        })?
+        .into_owned();
     Ok((loc, opened, reference, desc))
 }
 

@@ -121,7 +121,7 @@ async fn registry_digest(
     let desc = match repo.blob_descriptor(digest).await {
         Ok(desc) => desc,
         Err(e) if e.kind() == ocistore::ErrorKind::NotFound => {
-            repo.resolve(digest).await.map_err(failed)?
+            repo.resolve(digest).await.map_err(failed)?.into_owned()
         }
         Err(e) => return Err(failed(e)),
     };

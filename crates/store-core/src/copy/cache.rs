@@ -9,6 +9,7 @@ use crate::content::{fetch_all, reader_from_bytes, BoxReader};
 use crate::descriptor::digest_key;
 use crate::error::{Error, Result, Side};
 use crate::traits::{Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver};
+use crate::SharedDescriptor;
 use async_trait::async_trait;
 use bytes::Bytes;
 use oci_spec::image::Descriptor;
@@ -109,14 +110,14 @@ impl<S: ReadOnlyStorage + ?Sized> ReadOnlyStorage for CachingSource<'_, S> {
 
 #[async_trait]
 impl<S: Resolver + ?Sized> Resolver for CachingSource<'_, S> {
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         self.src.resolve(reference).await
     }
 }
 
 #[async_trait]
 impl<S: PredecessorFinder + ?Sized> PredecessorFinder for CachingSource<'_, S> {
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
         self.src.predecessors(node).await
     }
 }

@@ -44,7 +44,8 @@ pub async fn copy(
     let mut root = src
         .resolve(src_ref)
         .await
-        .map_err(|e| e.in_copy(Side::Source, "resolve"))?;
+        .map_err(|e| e.in_copy(Side::Source, "resolve"))?
+        .into_owned();
 
     let cache = MetadataCache::new(opts.graph.effective_max_metadata_bytes());
     if let Some(map_root) = &opts.map_root {

@@ -9,6 +9,7 @@ use crate::descriptor::{is_manifest, without_ref_name, OCI_MANIFEST};
 use crate::error::{Result, Side};
 use crate::manifest::ManifestParts;
 use crate::traits::{ReadOnlyGraphTarget, ReadOnlyStorage, Storage, Target};
+use crate::SharedDescriptor;
 use oci_spec::image::Descriptor;
 use std::collections::HashSet;
 
@@ -30,7 +31,8 @@ pub async fn extended_copy(
     let node = src
         .resolve(src_ref)
         .await
-        .map_err(|e| e.in_copy(Side::Source, "resolve"))?;
+        .map_err(|e| e.in_copy(Side::Source, "resolve"))?
+        .into_owned();
     extended_copy_graph(src, dst, &node, opts).await?;
     dst.tag(&without_ref_name(&node), dst_ref)
         .await
@@ -70,11 +72,11 @@ async fn find_roots(
     opts: &ExtendedCopyOptions,
 ) -> Result<Vec<Descriptor>> {
     let mut visited = HashSet::from([NodeKey::of(node)]);
-    let mut stack = vec![(node.clone(), 0usize)];
+    let mut stack = vec![(SharedDescriptor::new(node.clone()), 0usize)];
     let mut roots = Vec::new();
     while let Some((current, depth)) = stack.pop() {
         if opts.depth > 0 && depth >= opts.depth {
-            roots.push(current);
+            roots.push(current.into_owned());
             continue;
         }
         let found = match &opts.find_predecessors {
@@ -93,7 +95,7 @@ async fn find_roots(
             }
         }
         if followed.is_empty() {
-            roots.push(current);
+            roots.push(current.into_owned());
             continue;
         }
         // Pushed in reverse so that the first predecessor is walked first.

@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::traits::{Fetcher, ReadOnlyGraphTarget};
+use crate::SharedDescriptor;
 use oci_spec::image::{Descriptor, Platform};
 use std::fmt;
 use std::future::Future;
@@ -71,7 +72,7 @@ pub type FindPredecessorsHook = Arc<
     dyn for<'a> Fn(
             &'a dyn ReadOnlyGraphTarget,
             &'a Descriptor,
-        ) -> BoxFuture<'a, Result<Vec<Descriptor>>>
+        ) -> BoxFuture<'a, Result<Vec<SharedDescriptor>>>
         + Send
         + Sync,
 >;
@@ -299,7 +300,7 @@ impl ExtendedCopyOptions {
         F: for<'a> Fn(
                 &'a dyn ReadOnlyGraphTarget,
                 &'a Descriptor,
-            ) -> BoxFuture<'a, Result<Vec<Descriptor>>>
+            ) -> BoxFuture<'a, Result<Vec<SharedDescriptor>>>
             + Send
             + Sync
             + 'static,

@@ -335,7 +335,7 @@ impl<S: ReadOnlyStorage> ReadOnlyStorage for Instrumented<S> {
 
 #[async_trait]
 impl<S: Resolver> Resolver for Instrumented<S> {
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<crate::SharedDescriptor> {
         let (_guard, action) = self.enter(Method::Resolve, reference).await;
         match action {
             Some(Action::Fail(error) | Action::BreakReader(error)) => Err(error),
@@ -357,7 +357,7 @@ impl<S: Tagger> Tagger for Instrumented<S> {
 
 #[async_trait]
 impl<S: PredecessorFinder> PredecessorFinder for Instrumented<S> {
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<crate::SharedDescriptor>> {
         let (_guard, action) = self.enter(Method::Predecessors, digest_of(node)).await;
         match action {
             Some(Action::Fail(error) | Action::BreakReader(error)) => Err(error),

@@ -57,6 +57,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::traits::ReadOnlyGraphTarget;
 use fixtures::{GraphFixture, SBOM_TYPE, SIGNATURE_TYPE};
 use oci_spec::image::Descriptor;
+use std::borrow::Borrow;
 
 /// The predecessors of every node of [`GraphFixture`], worked out by hand from the edges listed
 /// in its documentation: node name → the names of the nodes pointing at it, sorted.
@@ -99,13 +100,16 @@ pub fn expect_err<T>(result: Result<T>, kind: ErrorKind, what: &str) -> Error {
 }
 
 /// The fixture names of `list` (digests not in the graph are shown as such), sorted.
-fn plain_names(graph: &GraphFixture, list: &[Descriptor]) -> Vec<String> {
+fn plain_names<D: Borrow<Descriptor>>(graph: &GraphFixture, list: &[D]) -> Vec<String> {
     let mut names: Vec<String> = list
         .iter()
-        .map(|desc| match graph.name_of(desc.digest().as_ref()) {
-            Some(name) => name.to_string(),
-            None => format!("<not in the graph: {}>", desc.digest()),
-        })
+        .map(Borrow::borrow)
+        .map(
+            |desc: &Descriptor| match graph.name_of(desc.digest().as_ref()) {
+                Some(name) => name.to_string(),
+                None => format!("<not in the graph: {}>", desc.digest()),
+            },
+        )
         .collect();
     names.sort();
     names

@@ -68,7 +68,7 @@ async fn tags_of<S: ConformanceStore + ?Sized>(store: &S, last: Option<&str>) ->
 
 async fn resolve_ok<S: ConformanceStore + ?Sized>(store: &S, reference: &str) -> Descriptor {
     match store.resolve(reference).await {
-        Ok(desc) => desc,
+        Ok(desc) => desc.into_owned(),
         Err(err) => panic!("resolve({reference:?}) failed: {err}"),
     }
 }

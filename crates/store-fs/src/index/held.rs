@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use store_core::descriptor::REF_NAME;
 use store_core::digest::ValidDigest;
+use store_core::SharedDescriptor;
 
 /// What a descriptor has beyond media type, digest and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +18,8 @@ enum Extra {
     None,
     /// Only a `ref.name` annotation (possibly empty), shared with the tag it names.
     RefName(Arc<str>),
-    /// Anything else: the whole descriptor.
-    Full(Box<Descriptor>),
+    /// Anything else: the whole descriptor, shared with every lookup.
+    Full(SharedDescriptor),
 }
 
 /// A descriptor, compact, with the entry's JSON as read (from `index.json`, or from another
@@ -28,11 +29,12 @@ pub(crate) struct Held {
     media_type: MediaType,
     /// Shared with the maps keyed by digest.
     digest: Arc<str>,
-    /// The whole descriptor, built on the first lookup by a caller and cloned by the next ones:
-    /// rebuilding it per lookup (parsing the digest, making the `ref.name` map) cost a resolve
-    /// half its speed, and building it for every entry at open would cost a large `index.json`
-    /// hundreds of bytes per entry whether it is ever resolved or not.
-    looked_up: OnceLock<Box<Descriptor>>,
+    /// The whole descriptor of an entry not held whole, built on the first lookup by a caller
+    /// and shared with the next ones: rebuilding it per lookup (parsing the digest, making the
+    /// `ref.name` map) cost a resolve most of its time, and building it for every entry at open
+    /// would cost a large `index.json` hundreds of bytes per entry whether it is ever resolved
+    /// or not.
+    looked_up: OnceLock<SharedDescriptor>,
     size: u64,
     extra: Extra,
     /// The entry's JSON as read: a slice of the `index.json` bytes it was read from.
@@ -50,9 +52,9 @@ impl Held {
             None if only_ref_name => Extra::None,
             Some(map) if only_ref_name && map.len() == 1 => match map.get(REF_NAME) {
                 Some(name) => Extra::RefName(name.as_str().into()),
-                None => Extra::Full(Box::new(desc.clone())),
+                None => Extra::Full(SharedDescriptor::new(desc.clone())),
             },
-            _ => Extra::Full(Box::new(desc.clone())),
+            _ => Extra::Full(SharedDescriptor::new(desc.clone())),
         };
         Held {
             media_type: desc.media_type().clone(),
@@ -122,63 +124,55 @@ impl Held {
     /// Its media type, digest and size only. `None` only if the digest no longer parses, which
     /// cannot happen: it was taken from a parsed descriptor.
     pub(crate) fn plain(&self) -> Option<Descriptor> {
-        self.plain_keeping(false)
-    }
-
-    /// [`Held::plain`]; with `keep` (a lookup by a caller, not a pass over every entry, which
-    /// would hold a descriptor per entry) it comes from the kept whole descriptor.
-    fn plain_keeping(&self, keep: bool) -> Option<Descriptor> {
         let digest = match (&self.extra, self.looked_up.get()) {
             (Extra::Full(whole), _) | (_, Some(whole)) => whole.digest().clone(),
-            (_, None) if keep => self.kept()?.digest().clone(),
             (_, None) => Digest::from_str(&self.digest).ok()?,
         };
         Some(Descriptor::new(self.media_type.clone(), self.size, digest))
     }
 
-    /// The whole descriptor of an entry that is not held whole ([`Extra::Full`]), built once
-    /// and kept.
-    fn kept(&self) -> Option<&Descriptor> {
-        if let Some(whole) = self.looked_up.get() {
-            return Some(whole);
+    /// The whole descriptor, shared; with `keep` (a lookup by a caller, not a pass over every
+    /// entry, which would hold a descriptor per entry) kept for the next lookup.
+    fn whole(&self, keep: bool) -> Option<SharedDescriptor> {
+        if let Extra::Full(whole) = &self.extra {
+            return Some(whole.clone());
         }
-        let whole = self.descriptor_keeping(false)?;
-        Some(self.looked_up.get_or_init(|| Box::new(whole)))
+        if let Some(whole) = self.looked_up.get() {
+            return Some(whole.clone());
+        }
+        let plain = self.plain()?;
+        let whole = SharedDescriptor::new(match &self.extra {
+            Extra::RefName(name) => with_ref_name(plain, name),
+            _ => plain,
+        });
+        Some(if keep {
+            self.looked_up.get_or_init(|| whole).clone()
+        } else {
+            whole
+        })
     }
 
-    /// What a resolve of this entry gives: [`Held::without_ref_name`] when looked up by its
-    /// digest, else [`Held::descriptor`]. Keeps the whole descriptor for the next lookup, so
-    /// resolving a tag again costs one clone.
-    pub(crate) fn resolved(&self, by_digest: bool) -> Option<Descriptor> {
-        if by_digest {
-            self.without_ref_name_keeping(true)
-        } else {
-            self.descriptor_keeping(true)
+    /// What a resolve of this entry gives: [`Held::plain`] when looked up by its digest, else
+    /// the whole descriptor. Keeps the whole descriptor for the next lookup, so resolving a tag
+    /// again (or the digest of an entry without annotations) shares it.
+    pub(crate) fn resolved(&self, by_digest: bool) -> Option<SharedDescriptor> {
+        match &self.extra {
+            Extra::RefName(_) | Extra::Full(_) if by_digest => {
+                self.plain().map(SharedDescriptor::new)
+            }
+            _ => self.whole(true),
         }
     }
 
     /// The whole descriptor (see [`Held::plain`] for `None`).
     pub(crate) fn descriptor(&self) -> Option<Descriptor> {
-        self.descriptor_keeping(false)
-    }
-
-    fn descriptor_keeping(&self, keep: bool) -> Option<Descriptor> {
-        match &self.extra {
-            Extra::Full(desc) => Some(Descriptor::clone(desc)),
-            _ if keep || self.looked_up.get().is_some() => self.kept().cloned(),
-            Extra::None => self.plain_keeping(false),
-            Extra::RefName(name) => Some(with_ref_name(self.plain_keeping(false)?, name)),
-        }
+        self.whole(false).map(SharedDescriptor::into_owned)
     }
 
     /// The descriptor without its `ref.name` annotation, as a digest entry gives it.
     pub(crate) fn without_ref_name(&self) -> Option<Descriptor> {
-        self.without_ref_name_keeping(false)
-    }
-
-    fn without_ref_name_keeping(&self, keep: bool) -> Option<Descriptor> {
         match &self.extra {
-            Extra::None | Extra::RefName(_) => self.plain_keeping(keep),
+            Extra::None | Extra::RefName(_) => self.plain(),
             Extra::Full(desc) => Some(store_core::descriptor::without_ref_name(desc)),
         }
     }
@@ -224,14 +218,14 @@ mod tests {
                 assert_eq!(held.resolved(false).unwrap(), original);
                 assert_eq!(
                     held.resolved(true).unwrap(),
-                    store_core::descriptor::without_ref_name(&original)
+                    store_core::descriptor::plain(&original)
                 );
             }
             // Kept first by a lookup of the digest, then looked up by tag.
             let by_digest_first = Held::new(original.clone(), None);
             assert_eq!(
                 by_digest_first.resolved(true).unwrap(),
-                store_core::descriptor::without_ref_name(&original)
+                store_core::descriptor::plain(&original)
             );
             assert_eq!(by_digest_first.resolved(false).unwrap(), original);
             assert_eq!(by_digest_first.descriptor().unwrap(), original);
@@ -244,6 +238,31 @@ mod tests {
                 store_core::descriptor::plain(&original)
             );
         }
+    }
+
+    #[test]
+    fn a_tag_resolved_again_shares_the_descriptor_kept_by_the_first_lookup() {
+        let tagged = Held::new(
+            desc(json!({"mediaType": "a/b", "digest": D, "size": 3,
+                        "annotations": {REF_NAME: "v1"}})),
+            None,
+        );
+        let first = tagged.resolved(false).unwrap().into_arc();
+        let second = tagged.resolved(false).unwrap().into_arc();
+        assert!(Arc::ptr_eq(&first, &second));
+        // A pass over every entry keeps nothing, and hands out its own copy.
+        let fresh = Held::new(
+            desc(json!({"mediaType": "a/b", "digest": D, "size": 3})),
+            None,
+        );
+        let passed = fresh.descriptor().unwrap();
+        assert!(fresh.looked_up.get().is_none());
+        let looked_up = fresh.resolved(true).unwrap();
+        assert_eq!(looked_up, passed);
+        assert!(Arc::ptr_eq(
+            &looked_up.into_arc(),
+            &fresh.resolved(false).unwrap().into_arc()
+        ));
     }
 
     #[test]

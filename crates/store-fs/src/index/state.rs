@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use store_core::SharedDescriptor;
 
 /// The hasher of the digest map: foldhash, several times faster than SipHash on digests.
 type Hasher = foldhash::fast::RandomState;
@@ -347,9 +348,9 @@ impl IndexState {
         self.table.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What `reference` (a tag, or the digest of an entry) points at; a digest entry without
-    /// `ref.name`.
-    pub(crate) fn resolve(&self, reference: &str) -> Option<Descriptor> {
+    /// What `reference` (a tag, or the digest of an entry) points at, shared; the digest of an
+    /// entry gives its plain descriptor (media type, digest, size).
+    pub(crate) fn resolve(&self, reference: &str) -> Option<SharedDescriptor> {
         let table = self.read();
         let held = table.get(reference)?;
         held.resolved(**held.digest() == *reference)

@@ -16,7 +16,10 @@ use store_core::content::BoxReader;
 use store_core::descriptor;
 use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
-use store_core::{Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, TagLister};
+use store_core::{
+    Error, Fetcher, PredecessorFinder, ReadOnlyStorage, Resolver, Result, SharedDescriptor,
+    TagLister,
+};
 use tar::TarSource;
 
 /// The blobs of a read-only store.
@@ -251,7 +254,7 @@ impl Resolver for ReadOnlyStore {
     ///
     /// Errors: `MissingReference` for an empty reference, `NotFound` otherwise (saying so, and
     /// pointing to [`ReadOnlyStore::entries`], when every `index.json` entry is untagged).
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         crate::resolve::resolve_reference(
             reference,
             &self.index,
@@ -267,7 +270,7 @@ impl PredecessorFinder for ReadOnlyStore {
     /// Every indexed manifest or index that lists `node` (by digest); empty for an unknown node.
     ///
     /// Errors: none.
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
         Ok(self.graph.predecessors(node))
     }
 }

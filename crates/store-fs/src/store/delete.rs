@@ -117,7 +117,7 @@ async fn cascade(contents: &Contents, target: &Descriptor, touches: &Touches) ->
                     continue;
                 }
                 if contents.subject_of(&predecessor).await?.as_deref() == Some(head_key.as_str()) {
-                    queue.push_back(predecessor);
+                    queue.push_back(predecessor.into_owned());
                 }
             }
         }
@@ -159,7 +159,7 @@ async fn cascade(contents: &Contents, target: &Descriptor, touches: &Touches) ->
 /// Errors: `Io` when the blob's path cannot be inspected.
 fn stored_child(contents: &Contents, child: &Descriptor) -> Result<Option<Descriptor>> {
     if let Some(present) = contents.graph().get(child.digest().as_ref()) {
-        return Ok(Some(present));
+        return Ok(Some(present.into_owned()));
     }
     let Ok(digest) = ValidDigest::from_digest(child.digest()) else {
         return Ok(None);

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use store_core::digest::ValidDigest;
+use store_core::SharedDescriptor;
 
 /// When and in which order a digest was last touched by this process.
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +132,7 @@ impl Sparer<'_> {
     /// process may have touched it since) it is read from the files' modification times, a tie
     /// sparing `child` only when this process touched it and not the parent (sparing costs only
     /// space until `gc`).
-    pub(crate) fn spares(&mut self, child: &ValidDigest, parents: &[Descriptor]) -> bool {
+    pub(crate) fn spares(&mut self, child: &ValidDigest, parents: &[SharedDescriptor]) -> bool {
         let touches = self.touches;
         if !touches.is_on() {
             return false;

@@ -46,7 +46,7 @@ use store_core::descriptor::{self, is_manifest};
 use store_core::manifest::parse_successors;
 use store_core::{
     reference, Deleter, Error, ErrorKind, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
-    Resolver, Result, TagLister, Tagger, Untagger,
+    Resolver, Result, SharedDescriptor, TagLister, Tagger, Untagger,
 };
 use tokio::sync::RwLock;
 
@@ -645,7 +645,7 @@ impl Pusher for Store {
 
 #[async_trait]
 impl Resolver for Store {
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
         let contents = &self.core.contents;
         crate::resolve::resolve_reference(
             reference,
@@ -712,7 +712,7 @@ impl TagLister for Store {
 
 #[async_trait]
 impl PredecessorFinder for Store {
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
         Ok(self.core.contents.graph().predecessors(node))
     }
 }

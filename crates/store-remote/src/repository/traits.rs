@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use oci_spec::image::Descriptor;
 use store_core::content::{BoxReader, Fetched, FetchedBody};
 use store_core::{
-    Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, Result, TagLister,
-    Tagger, Untagger,
+    Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, Result,
+    SharedDescriptor, TagLister, Tagger, Untagger,
 };
 use tokio::io::AsyncReadExt;
 
@@ -83,8 +83,10 @@ impl ReadOnlyStorage for Repository {
 #[async_trait]
 impl Resolver for Repository {
     /// `HEAD` of the manifest by tag or digest with the manifest `Accept` types.
-    async fn resolve(&self, reference: &str) -> Result<Descriptor> {
-        self.resolve_impl(reference).await
+    async fn resolve(&self, reference: &str) -> Result<SharedDescriptor> {
+        self.resolve_impl(reference)
+            .await
+            .map(SharedDescriptor::new)
     }
 }
 
@@ -100,8 +102,9 @@ impl Tagger for Repository {
 impl PredecessorFinder for Repository {
     /// The referrers of `node` (referrers API, else the referrers tag schema). A registry
     /// does not tell which indexes list a manifest, so those are not predecessors here.
-    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<Descriptor>> {
-        self.referrers(node, None).await
+    async fn predecessors(&self, node: &Descriptor) -> Result<Vec<SharedDescriptor>> {
+        let referrers = self.referrers(node, None).await?;
+        Ok(referrers.into_iter().map(SharedDescriptor::new).collect())
     }
 }
 
