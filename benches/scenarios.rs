@@ -42,9 +42,7 @@ use ocistore::autosave::AutoSave;
 use ocistore::content::{push_bytes, reader_from_bytes};
 use ocistore::copy::{copy, CopyOptions};
 use ocistore::fs::{Store, StoreOptions};
-use ocistore::{
-    Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, TagLister, Tagger,
-};
+use ocistore::{Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, TagLister, Tagger};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -12,7 +12,7 @@ use ocistore::content::{
 };
 use ocistore::fs::Store;
 use ocistore::spec::{Descriptor, MediaType};
-use ocistore::{ErrorKind, PredecessorFinder, Pusher, Resolver, TagLister, Tagger};
+use ocistore::{ErrorKind, PredecessorFinder, Pusher, TagLister, Tagger};
 use std::path::PathBuf;
 
 /// An uncompressed tar holding one file, `hello.txt`.

@@ -21,7 +21,7 @@ use interop::*;
 use ocistore::content::referrers;
 use ocistore::descriptor::{OCI_INDEX, OCI_MANIFEST};
 use ocistore::fs::{ReadOnlyStore, Store};
-use ocistore::{Resolver, TagLister};
+use ocistore::TagLister;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

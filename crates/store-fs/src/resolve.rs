@@ -24,8 +24,11 @@ pub(crate) fn resolve_reference(
     store_core::reference::require_reference("resolve", reference)?;
     if let Some(desc) = index.resolve(reference) {
         // A digest never resolves to other content, whatever a tag spells; the digest of an
-        // entry resolves to its plain descriptor.
-        if reference == desc.digest().as_ref() || !ValidDigest::is_valid(reference) {
+        // entry resolves to its plain descriptor. (Every digest has a colon, no tag has one.)
+        if reference == desc.digest().as_ref()
+            || !reference.contains(':')
+            || !ValidDigest::is_valid(reference)
+        {
             return Ok(desc);
         }
     }

@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use store_core::content::{fetch_all, push_bytes};
-use store_core::{ErrorKind, Pusher, Resolver, Tagger, Untagger};
+use store_core::{ErrorKind, Pusher, Tagger, Untagger};
 use store_fs::Store;
 use tokio::io::{AsyncRead, ReadBuf};
 

@@ -12,8 +12,8 @@ use store_core::content::{descriptor_from_bytes, fetch_all, push_bytes, reader_f
 use store_core::descriptor::REF_NAME;
 use store_core::spec::Digest;
 use store_core::{
-    Deleter, ErrorKind, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, TagLister,
-    Tagger, Untagger,
+    Deleter, ErrorKind, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, TagLister, Tagger,
+    Untagger,
 };
 use store_fs::{Store, StoreOptions};
 use tokio::io::AsyncWriteExt;

@@ -7,7 +7,7 @@ use crate::common::Image;
 use crate::util::{blob_path, pattern, GUARD};
 use std::time::{Duration, Instant};
 use store_core::content::push_bytes;
-use store_core::{Pusher, Resolver};
+use store_core::Pusher;
 use store_fs::Store;
 
 /// Whether the `index.json` at `root` has an entry for `digest`.

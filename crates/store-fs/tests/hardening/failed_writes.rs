@@ -7,7 +7,7 @@
 
 use crate::common::Image;
 use crate::util::pattern;
-use store_core::{ErrorKind, Resolver, Tagger, Untagger};
+use store_core::{ErrorKind, Tagger, Untagger};
 use store_fs::Store;
 
 #[tokio::test]
