@@ -20,7 +20,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store_core::{Error, Result};
 
@@ -323,6 +323,86 @@ pub(crate) fn create_new_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io:
         0o644,
     )?;
     Ok(File::from(fd))
+}
+
+/// Whether unnamed files were found unavailable here (no `O_TMPFILE` in the kernel or file
+/// system, or no `/proc` to link one through); once found, never tried again.
+static NO_UNNAMED_FILES: AtomicBool = AtomicBool::new(false);
+
+/// A new regular file in `dir` with no name (Linux `O_TMPFILE`), open for writing, readable by
+/// everyone once named: nothing of it is visible until [`link_unnamed_at`] names it, and it
+/// vanishes when closed unnamed or when the process dies, so nothing is left to clean up.
+/// `Ok(None)` where unnamed files are unavailable (the caller writes a named staging file).
+pub(crate) fn create_unnamed_in(dir: BorrowedFd<'_>) -> io::Result<Option<File>> {
+    if NO_UNNAMED_FILES.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    create_unnamed(dir)
+}
+
+#[cfg(target_os = "linux")]
+fn create_unnamed(dir: BorrowedFd<'_>) -> io::Result<Option<File>> {
+    match open_raw(
+        dir,
+        OsStr::new("."),
+        libc::O_WRONLY | libc::O_TMPFILE,
+        0o644,
+    ) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        // EOPNOTSUPP: a file system without it; EISDIR or EINVAL: a kernel before 3.11.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) =>
+        {
+            NO_UNNAMED_FILES.store(true, Ordering::Relaxed);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_unnamed(_dir: BorrowedFd<'_>) -> io::Result<Option<File>> {
+    Ok(None)
+}
+
+/// Names the unnamed `file` (from [`create_unnamed_in`] on the same directory's file system)
+/// `name` in `dir`; never replaces (fails with `EEXIST`). `Ok(false)` when it cannot be named
+/// here (no `/proc`): the caller falls back to a named staging file.
+///
+/// The link goes through `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW`, which needs no privilege
+/// where `AT_EMPTY_PATH` needs `CAP_DAC_READ_SEARCH`.
+pub(crate) fn link_unnamed_at(
+    file: &File,
+    dir: BorrowedFd<'_>,
+    name: impl AsRef<OsStr>,
+) -> io::Result<bool> {
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let linked = with_name(OsStr::new(&proc_path), |from| {
+        with_name(name.as_ref(), |to| {
+            // SAFETY: both names are NUL-terminated and `dir` is open, all alive for the
+            // call; `AT_SYMLINK_FOLLOW` links the file the /proc entry stands for.
+            check(unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    from,
+                    dir.as_raw_fd(),
+                    to,
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            })
+        })
+    });
+    match linked {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !Path::new("/proc/self/fd").is_dir() => {
+            NO_UNNAMED_FILES.store(true, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Hard-links `from` in `from_dir` as `to` in `to_dir`; never replaces (fails with `EEXIST`) and
@@ -695,6 +775,46 @@ mod tests {
 
     // The tests below call openat, fstatat, linkat, renameat2, fdopendir... (through open_dir
     // and the *_at functions), which Miri cannot execute: they are ignored under Miri.
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn an_unnamed_file_is_invisible_until_named_and_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = dir_fd(dir.path());
+        let listing = || {
+            let mut names: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let Some(mut file) = create_unnamed_in(fd.as_fd()).unwrap() else {
+            // Only where the kernel or file system lacks O_TMPFILE: nothing was created.
+            assert!(listing().is_empty());
+            return;
+        };
+        file.write_all(b"abc").unwrap();
+        assert!(listing().is_empty(), "visible before it is named");
+        assert!(link_unnamed_at(&file, fd.as_fd(), "blob").unwrap());
+        assert_eq!(fs::read(dir.path().join("blob")).unwrap(), b"abc");
+        let mode = fs::metadata(dir.path().join("blob")).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o444,
+            0o444
+        );
+
+        let mut other = create_unnamed_in(fd.as_fd()).unwrap().unwrap();
+        other.write_all(b"xyz").unwrap();
+        let taken = link_unnamed_at(&other, fd.as_fd(), "blob").unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(dir.path().join("blob")).unwrap(), b"abc");
+        // Dropped unnamed: nothing left behind.
+        drop(other);
+        let unnamed = create_unnamed_in(fd.as_fd()).unwrap().unwrap();
+        drop(unnamed);
+        assert_eq!(listing(), vec![OsString::from("blob")]);
+    }
 
     #[test]
     #[cfg_attr(miri, ignore)]

@@ -84,6 +84,11 @@ impl Blobs {
         self.layout.blob_path(digest)
     }
 
+    /// The staging names in use, shared with the [`Staging`] guards.
+    pub(crate) fn in_flight(&self) -> Arc<InFlight> {
+        Arc::clone(&self.in_flight)
+    }
+
     /// A fresh staging name in `ingest/`, in flight until the guard is dropped (the directory
     /// may not exist yet: see [`Blobs::prepare_dirs`]; the file is not created).
     pub(crate) fn stage(&self, prefix: &str) -> Staging {

@@ -79,13 +79,22 @@ impl Drop for Staging {
 /// Verified content waiting for its publish step ([`Ready::publish`]).
 #[derive(Debug)]
 pub(crate) struct Ready {
-    staging: Staging,
-    /// The content when it is in memory: it is written to `staging` only in the publish step, so
-    /// the staging file never outlives that step.
-    bytes: Option<Bytes>,
+    layout: Layout,
+    in_flight: Arc<InFlight>,
+    content: Staged,
     digest: ValidDigest,
     durable: bool,
     size: u64,
+}
+
+/// Where verified content waits.
+#[derive(Debug)]
+enum Staged {
+    /// In memory: written only in the publish step, to an unnamed file where the system has
+    /// them, else to a staging file that never outlives that step.
+    Bytes(Bytes),
+    /// In a complete staging file.
+    File(Staging),
 }
 
 impl Ready {
@@ -97,8 +106,9 @@ impl Ready {
         blobs.prepare_dirs(Some(digest))?;
         let size = bytes.len() as u64;
         Ok(Ready {
-            staging: blobs.stage("push-"),
-            bytes: Some(bytes),
+            layout: blobs.layout().clone(),
+            in_flight: blobs.in_flight(),
+            content: Staged::Bytes(bytes),
             digest: digest.clone(),
             durable: blobs.is_durable(),
             size,
@@ -118,8 +128,9 @@ impl Ready {
     ) -> Result<Ready> {
         blobs.prepare_dirs(Some(digest))?;
         Ok(Ready {
-            staging,
-            bytes: None,
+            layout: blobs.layout().clone(),
+            in_flight: blobs.in_flight(),
+            content: Staged::File(staging),
             digest: digest.clone(),
             durable: blobs.is_durable(),
             size,
@@ -129,31 +140,93 @@ impl Ready {
     /// Whether [`Ready::publish`] is cheap enough for the calling (async) thread (see
     /// [`runs_inline`]); otherwise it belongs on the blocking pool.
     pub(crate) fn runs_inline(&self) -> bool {
-        let written = if self.bytes.is_some() { self.size } else { 0 };
+        let written = match self.content {
+            Staged::Bytes(_) => self.size,
+            Staged::File(_) => 0,
+        };
         runs_inline(written, self.durable)
     }
 
-    /// Writes the in-memory content to the staging file (fsynced when durable), links the
-    /// staging file at the blob's path without replacing anything, and fsyncs that directory
-    /// when durable; the staging name is removed in every case. Blocking.
+    /// Makes the blob visible at its path without replacing anything, fsyncing it and then
+    /// its directory when durable. In-memory content is written to an unnamed file in
+    /// `blobs/<alg>/` that is then named (`O_TMPFILE` and `linkat`: no staging name to create
+    /// and remove, nothing left by a crash), else to a staging file in `ingest/` linked and
+    /// removed as a streamed blob's is; a staging name is removed in every case. Blocking.
     ///
-    /// Errors: those of [`publish`]; `Io` writing the staging file.
+    /// Errors: those of [`publish`]; `Io` writing the file.
     pub(crate) fn publish(self) -> Result<()> {
-        let layout = &self.staging.layout;
-        let name = self.staging.name();
-        if let Some(bytes) = &self.bytes {
-            let ingest = ingest_dir(layout, self.durable)?;
-            let path = self.staging.path();
-            let mut file =
-                fsutil::create_new_at(ingest, name).map_err(|e| io_err("creating", &path, e))?;
-            file.write_all(bytes)
-                .map_err(|e| io_err("writing", &path, e))?;
-            if self.durable {
-                file.sync_all().map_err(|e| io_err("syncing", &path, e))?;
+        let (layout, digest, durable) = (&self.layout, &self.digest, self.durable);
+        match self.content {
+            Staged::File(staging) => publish(layout, staging.name(), digest, durable),
+            Staged::Bytes(bytes) => {
+                if publish_unnamed(layout, &bytes, digest, durable)? {
+                    return Ok(());
+                }
+                publish_through_staging(layout, &self.in_flight, &bytes, digest, durable)
             }
         }
-        publish(layout, name, &self.digest, self.durable)
     }
+}
+
+/// Publishes in-memory content through a staging file in `ingest/`, removed in every case.
+///
+/// Errors: those of [`publish`]; `Io` creating or writing the staging file.
+fn publish_through_staging(
+    layout: &Layout,
+    in_flight: &Arc<InFlight>,
+    bytes: &[u8],
+    digest: &ValidDigest,
+    durable: bool,
+) -> Result<()> {
+    let staging = Staging::new(layout, "push-", in_flight);
+    let ingest = ingest_dir(layout, durable)?;
+    let path = staging.path();
+    let mut file =
+        fsutil::create_new_at(ingest, staging.name()).map_err(|e| io_err("creating", &path, e))?;
+    write_out(&mut file, bytes, durable).map_err(|e| io_err("writing", &path, e))?;
+    publish(layout, staging.name(), digest, durable)
+}
+
+/// `bytes` written to `file`, fsynced when `durable`.
+fn write_out(file: &mut std::fs::File, bytes: &[u8], durable: bool) -> io::Result<()> {
+    file.write_all(bytes)?;
+    if durable {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Publishes in-memory content through an unnamed file in `blobs/<alg>/`; `Ok(false)` when
+/// the system has no unnamed files (nothing was written).
+///
+/// Errors: as [`publish`]; `Io` creating or writing the file.
+fn publish_unnamed(
+    layout: &Layout,
+    bytes: &[u8],
+    digest: &ValidDigest,
+    durable: bool,
+) -> Result<bool> {
+    let target = algorithm_dir(layout, digest, durable)?;
+    let path = layout.blob_path(digest);
+    let Some(mut file) =
+        fsutil::create_unnamed_in(target).map_err(|e| io_err("creating a file for", &path, e))?
+    else {
+        return Ok(false);
+    };
+    write_out(&mut file, bytes, durable).map_err(|e| io_err("writing", &path, e))?;
+    match fsutil::link_unnamed_at(&file, target, digest.hex()) {
+        Ok(true) => {}
+        Ok(false) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(occupied(layout, target, digest))
+        }
+        Err(e) => return Err(io_err("publishing", &path, e)),
+    }
+    if durable {
+        fsutil::sync_fd(target)
+            .map_err(|e| io_err("syncing", &layout.algorithm_path(digest.algorithm()), e))?;
+    }
+    Ok(true)
 }
 
 /// Removes the staging file `name` from `ingest/`, if it is there.
@@ -201,5 +274,70 @@ fn occupied(layout: &Layout, dir: std::os::fd::BorrowedFd<'_>, digest: &ValidDig
         // A regular file, or gone again since: the blob was (or is being) stored by another
         // writer.
         _ => Error::already_exists(digest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::prepare_root;
+    use store_core::content::descriptor_from_bytes;
+    use store_core::spec::MediaType;
+
+    fn digest_of(bytes: &[u8]) -> ValidDigest {
+        ValidDigest::from_digest(descriptor_from_bytes(MediaType::ImageLayer, bytes).digest())
+            .unwrap()
+    }
+
+    fn names_in(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Both ways in-memory content is published (an unnamed file, and the staging file used
+    /// where there are none) make the blob visible with its bytes, leave nothing in `ingest/`
+    /// or beside the blob, and never replace a stored blob.
+    #[test]
+    fn in_memory_content_is_published_both_ways_and_leaves_nothing_behind() {
+        for durable in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (layout, _) = prepare_root(dir.path(), durable).unwrap();
+            let in_flight = Arc::new(InFlight::default());
+            let (first, second) = (&b"unnamed"[..], &b"staged"[..]);
+            let (a, b) = (digest_of(first), digest_of(second));
+
+            let unnamed = publish_unnamed(&layout, first, &a, durable).unwrap();
+            if !unnamed {
+                publish_through_staging(&layout, &in_flight, first, &a, durable).unwrap();
+            }
+            publish_through_staging(&layout, &in_flight, second, &b, durable).unwrap();
+            assert_eq!(std::fs::read(layout.blob_path(&a)).unwrap(), first);
+            assert_eq!(std::fs::read(layout.blob_path(&b)).unwrap(), second);
+
+            for way in 0..2 {
+                let again = if way == 0 {
+                    publish_unnamed(&layout, b"other bytes", &a, durable).map(|_| ())
+                } else {
+                    publish_through_staging(&layout, &in_flight, b"other bytes", &a, durable)
+                };
+                assert_eq!(
+                    again.unwrap_err().kind(),
+                    store_core::ErrorKind::AlreadyExists
+                );
+                assert_eq!(std::fs::read(layout.blob_path(&a)).unwrap(), first);
+            }
+            let mut blobs = vec![a.hex().to_string(), b.hex().to_string()];
+            blobs.sort();
+            assert_eq!(names_in(&dir.path().join("blobs/sha256")), blobs);
+            assert!(names_in(&dir.path().join("ingest")).is_empty());
+            assert!(in_flight.names().is_empty());
+        }
     }
 }
