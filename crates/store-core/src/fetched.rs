@@ -2,6 +2,7 @@
 
 use crate::content::BoxReader;
 use crate::digest::ValidDigest;
+use crate::sharing::ShareRequest;
 use crate::verify::VerifyReader;
 use bytes::Bytes;
 use futures::Stream;
@@ -45,6 +46,10 @@ impl FetchedBody {
 pub struct Fetched {
     body: FetchedBody,
     checks: Option<(ValidDigest, u64)>,
+    /// The source's own file of the content, for a destination that can share it.
+    file: Option<std::fs::File>,
+    /// What the copy allows a destination to do with `file`.
+    share: Option<ShareRequest>,
 }
 
 impl Fetched {
@@ -53,6 +58,8 @@ impl Fetched {
         Fetched {
             body: FetchedBody::Reader(reader),
             checks: None,
+            file: None,
+            share: None,
         }
     }
 
@@ -62,6 +69,8 @@ impl Fetched {
         Fetched {
             body: FetchedBody::Reader(Box::pin(reader)),
             checks,
+            file: None,
+            share: None,
         }
     }
 
@@ -73,6 +82,8 @@ impl Fetched {
         Fetched {
             body: FetchedBody::Reader(reader),
             checks: Some((digest, size)),
+            file: None,
+            share: None,
         }
     }
 
@@ -83,6 +94,8 @@ impl Fetched {
         Fetched {
             body: FetchedBody::Chunks(chunks),
             checks: Some((digest, size)),
+            file: None,
+            share: None,
         }
     }
 
@@ -100,6 +113,8 @@ impl Fetched {
         Fetched {
             body: FetchedBody::Reader(wrap(self.body.into_reader())),
             checks: self.checks,
+            file: self.file,
+            share: self.share,
         }
     }
 
@@ -117,7 +132,33 @@ impl Fetched {
         Fetched {
             body,
             checks: self.checks,
+            file: self.file,
+            share: self.share,
         }
+    }
+
+    /// Offers `file`, the source's own file of exactly this content, to a destination that can
+    /// share it instead of reading the body (see [`crate::copy::FileSharing`]). A store that keeps
+    /// blobs as files offers it from `fetch_checked`; the body stays the content's reader.
+    pub fn with_file(mut self, file: std::fs::File) -> Self {
+        self.file = Some(file);
+        self
+    }
+
+    /// Whether a file is offered.
+    pub fn offers_file(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Lets the destination share the offered file as `request` allows (set by a copy).
+    pub fn request_sharing(&mut self, request: ShareRequest) {
+        self.share = Some(request);
+    }
+
+    /// The offered file and what the copy allows, when both are there: for a destination
+    /// that keeps blobs as files, which answers through the request how it stored the blob.
+    pub fn shareable_file(&self) -> Option<(&std::fs::File, &ShareRequest)> {
+        Some((self.file.as_ref()?, self.share.as_ref()?))
     }
 
     /// The content as a reader, dropping the claim.

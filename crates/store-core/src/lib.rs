@@ -28,6 +28,7 @@ pub mod memory;
 pub mod reference;
 pub mod resolver;
 mod shared;
+mod sharing;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod traits;

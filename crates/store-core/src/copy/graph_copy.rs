@@ -25,6 +25,7 @@ use crate::content::{fetch_all, reader_from_bytes, BoxReader};
 use crate::descriptor::{is_foreign_layer, is_manifest};
 use crate::error::{Error, ErrorKind, Result, Side};
 use crate::manifest::parse_successors;
+use crate::sharing::{FileSharing, ShareRequest, StoredAs};
 use crate::traits::{ReadOnlyStorage, Storage};
 use futures::future::{try_join_all, BoxFuture};
 use futures::StreamExt;
@@ -265,6 +266,7 @@ impl<'a> Engine<'a> {
             }
             return Ok(Outcome::Mounted);
         }
+        let mut share = None;
         let pushed = match self.cache.take(desc) {
             Some(body) => self
                 .dst
@@ -273,11 +275,17 @@ impl<'a> Engine<'a> {
                 .map_err(|e| (e, false)),
             None => {
                 // Checked content lets a hashing destination hash each blob once.
-                let fetched = self
+                let mut fetched = self
                     .src
                     .fetch_checked(desc)
                     .await
                     .map_err(|e| e.in_copy(Side::Source, "fetch"))?;
+                if fetched.offers_file() && self.opts.file_sharing != FileSharing::Stream {
+                    let request =
+                        ShareRequest::new(self.opts.file_sharing, self.opts.trust_source_files);
+                    fetched.request_sharing(request.clone());
+                    share = Some(request);
+                }
                 let failed = Arc::new(AtomicBool::new(false));
                 let chunks_failed = Arc::clone(&failed);
                 let fetched = fetched.map_body(
@@ -305,7 +313,16 @@ impl<'a> Engine<'a> {
             }
         };
         match pushed {
-            Ok(()) => {}
+            Ok(()) => {
+                if let Some(report) = &self.opts.report {
+                    let stored = share.map(|request| {
+                        request.answered().unwrap_or_else(|| {
+                            StoredAs::Streamed("the destination does not share files".into())
+                        })
+                    });
+                    report.count(desc.size(), stored);
+                }
+            }
             Err((e, _)) if e.kind() == ErrorKind::AlreadyExists => {}
             Err((e, true)) => return Err(e.in_copy(Side::Source, "fetch")),
             Err((e, false)) => return Err(e.in_copy(Side::Destination, "push")),

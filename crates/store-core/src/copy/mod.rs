@@ -69,6 +69,7 @@ mod platform;
 mod tracker;
 
 pub use crate::error::Side;
+pub use crate::sharing::{CopyCounts, CopyReport, FileSharing, ShareRequest, StoredAs};
 pub use copy::copy;
 pub use extended::{extended_copy, extended_copy_graph};
 pub use graph_copy::copy_graph;

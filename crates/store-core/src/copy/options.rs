@@ -5,6 +5,7 @@
 //! returning futures and box them; assigning the fields directly works too.
 
 use crate::error::Result;
+use crate::sharing::{CopyReport, FileSharing};
 use crate::traits::{Fetcher, ReadOnlyGraphTarget};
 use crate::SharedDescriptor;
 use oci_spec::image::{Descriptor, Platform};
@@ -113,6 +114,17 @@ pub struct CopyGraphOptions {
     /// Called for each blob the destination mounted (instead of `post_copy`). See
     /// [`NodeHook`].
     pub on_mounted: Option<NodeHook>,
+    /// Whether a blob may be shared as a file, rather than streamed, between a source and a
+    /// destination that keep blobs as files on one file system (two layout stores); the default
+    /// is a reflink where the file system supports it. See [`FileSharing`].
+    pub file_sharing: FileSharing,
+    /// Whether the source's files are trusted to hold what their digests say, so that a shared
+    /// file is not read and hashed by the destination (false, the default: a shared blob is
+    /// verified as a streamed one is). Trust a source only when it is your own layout.
+    pub trust_source_files: bool,
+    /// Where the copy counts what it did with each node it transferred (shared or streamed,
+    /// and why a shareable blob was streamed).
+    pub report: Option<Arc<CopyReport>>,
 }
 
 impl Default for CopyGraphOptions {
@@ -127,6 +139,9 @@ impl Default for CopyGraphOptions {
             find_successors: None,
             mount_from: None,
             on_mounted: None,
+            file_sharing: FileSharing::default(),
+            trust_source_files: false,
+            report: None,
         }
     }
 }
@@ -169,6 +184,24 @@ impl CopyGraphOptions {
         Fut: Future<Output = Result<Vec<String>>> + Send + 'static,
     {
         self.mount_from = Some(Arc::new(move |desc| Box::pin(hook(desc))));
+        self
+    }
+
+    /// Sets [`CopyGraphOptions::file_sharing`].
+    pub fn with_file_sharing(mut self, sharing: FileSharing) -> Self {
+        self.file_sharing = sharing;
+        self
+    }
+
+    /// Sets [`CopyGraphOptions::trust_source_files`].
+    pub fn trusting_source_files(mut self, trusted: bool) -> Self {
+        self.trust_source_files = trusted;
+        self
+    }
+
+    /// Sets [`CopyGraphOptions::report`].
+    pub fn with_report(mut self, report: Arc<CopyReport>) -> Self {
+        self.report = Some(report);
         self
     }
 
@@ -234,6 +267,9 @@ impl fmt::Debug for CopyGraphOptions {
             .field("find_successors", &hook_state(&self.find_successors))
             .field("mount_from", &hook_state(&self.mount_from))
             .field("on_mounted", &hook_state(&self.on_mounted))
+            .field("file_sharing", &self.file_sharing)
+            .field("trust_source_files", &self.trust_source_files)
+            .field("report", &self.report.is_some())
             .finish()
     }
 }

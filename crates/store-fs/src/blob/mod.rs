@@ -14,6 +14,7 @@ pub(crate) mod chunks;
 pub(crate) mod ingest;
 pub(crate) mod publish;
 pub(crate) mod read;
+pub(crate) mod share;
 pub(crate) mod writer;
 
 use crate::fsutil::{self, spawn_blocking, FileKind};

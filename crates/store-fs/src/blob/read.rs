@@ -56,6 +56,34 @@ pub(crate) async fn open(blobs: &Blobs, digest: &ValidDigest, size: u64) -> Resu
     )))
 }
 
+/// [`open`], with a second handle on the blob's file when the blob is large enough to be worth
+/// sharing rather than streaming (see [`super::share`]): what a copy to another layout offers.
+///
+/// Errors: those of [`open`]; `Io` duplicating the handle.
+pub(crate) async fn open_shareable(
+    blobs: &Blobs,
+    digest: &ValidDigest,
+    size: u64,
+) -> Result<(BoxReader, Option<File>)> {
+    if size <= IN_MEMORY_LIMIT_BYTES {
+        return Ok((open(blobs, digest, size).await?, None));
+    }
+    let layout = blobs.layout().clone();
+    let opened = digest.clone();
+    let path = blobs.path(digest);
+    let (file, actual, shared) = spawn_blocking(move || {
+        let (file, actual) = open_blob(&layout, &opened)?;
+        let shared = file
+            .try_clone()
+            .map_err(|e| io_err("duplicating the handle of", &path, e))?;
+        Ok((file, actual, shared))
+    })
+    .await?;
+    check_size(digest, actual, size)?;
+    let reader = VerifyReader::with_digest(ChunkReader::spawn(file), digest.clone(), size);
+    Ok((Box::pin(reader), Some(shared)))
+}
+
 /// Reads the whole blob `digest` of `size` bytes, verified. Callers bound `size` first.
 ///
 /// Errors: those of [`open`].

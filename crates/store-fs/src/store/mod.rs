@@ -42,6 +42,7 @@ use oci_spec::image::{Descriptor, MediaType};
 use std::path::Path;
 use std::sync::Arc;
 use store_core::content::{BoxReader, Fetched};
+use store_core::copy::{ShareRequest, StoredAs};
 use store_core::descriptor::{self, is_manifest};
 use store_core::manifest::parse_successors;
 use store_core::{
@@ -456,6 +457,49 @@ impl StoreCore {
         }
     }
 
+    /// Stores the blob `expected` by sharing `source`, another layout's file of it, as
+    /// `request` allows (see [`blob::share`]); answers the request with how it was stored.
+    /// `Ok(false)` (the request answered with why) when the bytes must be streamed instead: a
+    /// manifest or a small blob, a file system without reflinks...
+    ///
+    /// Errors: `Mismatch` when the source's file is not the blob; `AlreadyExists` when the blob
+    /// is stored; `Io`.
+    async fn push_shared(
+        &self,
+        expected: &Descriptor,
+        source: &std::fs::File,
+        request: &ShareRequest,
+    ) -> Result<bool> {
+        let digest = descriptor::validate(expected)?;
+        if is_manifest(expected) || expected.size() <= IN_MEMORY_LIMIT_BYTES {
+            request.answer(StoredAs::Streamed(
+                "manifests and blobs up to 256 KiB are written, not shared".into(),
+            ));
+            return Ok(false);
+        }
+        let source = source
+            .try_clone()
+            .map_err(|e| Error::io(format!("duplicating the source's file of {digest}"), e))?;
+        let contents = Arc::clone(&self.contents);
+        let (size, asked) = (expected.size(), request.clone());
+        let shared = spawn_blocking(move || {
+            blob::share::share(contents.blobs(), &digest, size, &source, &asked)
+        })
+        .await?;
+        match shared {
+            blob::share::Shared::Ready(ready, how) => {
+                self.publish_and_record(ready, expected, None, false)
+                    .await?;
+                request.answer(how);
+                Ok(true)
+            }
+            blob::share::Shared::Stream(why) => {
+                request.answer(StoredAs::Streamed(why));
+                Ok(false)
+            }
+        }
+    }
+
     /// Tags `desc` as `reference`; the caller holds the gate.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         reference::require_reference("tag", reference)?;
@@ -592,6 +636,24 @@ impl Fetcher for Store {
         let _gate = self.core.gate.read().await;
         self.core.contents.fetch(target).await
     }
+
+    /// [`Fetcher::fetch`], vouching for its verifying reader (a destination need not hash the
+    /// content again) and, for a blob over 256 KiB, offering its file, which another layout
+    /// store on the same file system can share instead of streaming the bytes (see
+    /// [`FileSharing`](store_core::copy::FileSharing)).
+    ///
+    /// Errors: those of [`Fetcher::fetch`].
+    async fn fetch_checked(&self, target: &Descriptor) -> Result<Fetched> {
+        let digest = descriptor::validate(target)?;
+        let _gate = self.core.gate.read().await;
+        let blobs = self.core.contents.blobs();
+        let (reader, file) = blob::read::open_shareable(blobs, &digest, target.size()).await?;
+        let fetched = Fetched::vouched(reader, digest, target.size());
+        Ok(match file {
+            Some(file) => fetched.with_file(file),
+            None => fetched,
+        })
+    }
 }
 
 #[async_trait]
@@ -634,6 +696,11 @@ impl Pusher for Store {
     /// verified blob stream in a copy, say) is not hashed a second time, and content that comes
     /// as chunks is written out as it came, without a copy into buffers of the store's own.
     async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
+        if let Some((file, request)) = content.shareable_file() {
+            if self.core.push_shared(expected, file, request).await? {
+                return Ok(());
+            }
+        }
         let check = if content.checks(expected) {
             Check::Reader
         } else {
