@@ -61,12 +61,23 @@ pub(crate) struct IndexDocument {
 pub(crate) struct PlainRoots {
     doc: Arc<IndexDocument>,
     next: usize,
+    step: usize,
 }
 
 impl PlainRoots {
     /// The roots of `doc`, first to last.
     pub(crate) fn new(doc: Arc<IndexDocument>) -> PlainRoots {
-        PlainRoots { doc, next: 0 }
+        PlainRoots::every(doc, 0, 1)
+    }
+
+    /// Every `step`th root of `doc` (at least every one) from the `first`th: one of `step`
+    /// walks that share the entries between them.
+    pub(crate) fn every(doc: Arc<IndexDocument>, first: usize, step: usize) -> PlainRoots {
+        PlainRoots {
+            doc,
+            next: first,
+            step: step.max(1),
+        }
     }
 }
 
@@ -76,7 +87,7 @@ impl Iterator for PlainRoots {
 
     fn next(&mut self) -> Option<Self::Item> {
         while let Some(entry) = self.doc.entries.get(self.next) {
-            self.next += 1;
+            self.next += self.step;
             if let Some(plain) = entry.held.plain() {
                 return Some((Arc::clone(entry.held.digest()), plain));
             }
@@ -86,7 +97,8 @@ impl Iterator for PlainRoots {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         // One root per entry left at most: every entry has a plain form, but nothing promises it.
-        (0, Some(self.doc.entries.len().saturating_sub(self.next)))
+        let left = self.doc.entries.len().saturating_sub(self.next);
+        (0, Some(left.div_ceil(self.step)))
     }
 }
 
@@ -416,6 +428,39 @@ mod tests {
     use store_core::ErrorKind;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn walks_share_the_roots_each_once() {
+        let entries: Vec<String> = (0..7u8)
+            .map(|i| {
+                let digest =
+                    store_core::digest::digest_string(store_core::digest::Algorithm::Sha256, &[i]);
+                format!(r#"{{"mediaType":"a/b","digest":"{digest}","size":1}}"#)
+            })
+            .collect();
+        let text = format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            entries.join(",")
+        );
+        let doc = Arc::new(parse_index(Path::new("/l/index.json"), &Bytes::from(text)).unwrap());
+        let all: Vec<_> = PlainRoots::new(Arc::clone(&doc)).map(|(d, _)| d).collect();
+        assert_eq!(all.len(), 7);
+        for walks in 1..=4 {
+            let mut seen: Vec<_> = (0..walks)
+                .flat_map(|first| {
+                    let roots = PlainRoots::every(Arc::clone(&doc), first, walks);
+                    let (_, most) = roots.size_hint();
+                    let taken: Vec<_> = roots.map(|(d, _)| d).collect();
+                    assert!(taken.len() <= most.unwrap());
+                    taken
+                })
+                .collect();
+            seen.sort();
+            let mut expected = all.clone();
+            expected.sort();
+            assert_eq!(seen, expected, "{walks} walks");
+        }
+    }
 
     #[test]
     fn empty_null_and_garbage() {

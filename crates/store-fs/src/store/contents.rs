@@ -129,13 +129,35 @@ impl Contents {
             contents.file.remember(bytes);
         });
         // The roots are the entries, plain, as the index loads them: made one at a time as the
-        // walk takes them, never all at once.
-        let roots = PlainRoots::new(doc);
-        let skipped = self.graph.index_roots_tolerant(&**self, roots).await;
+        // walks take them, never all at once. Reading, hashing and parsing the manifests is
+        // most of an open, so the entries are shared among one walk per core (a node two walks
+        // reach is recorded twice, the same way).
+        let count = graph_walks();
+        let walks: Vec<_> = (0..count)
+            .map(|first| {
+                let contents = Arc::clone(self);
+                let roots = PlainRoots::every(Arc::clone(&doc), first, count);
+                tokio::spawn(
+                    async move { contents.graph.index_roots_tolerant(&*contents, roots).await },
+                )
+            })
+            .collect();
+        let mut skipped = Vec::new();
+        let mut failed = None;
+        for walk in walks {
+            match walk.await {
+                Ok(found) => skipped.extend(found),
+                Err(e) => failed = Some(Error::io("indexing the graph", io::Error::other(e))),
+            }
+        }
         *self.unindexed.lock().unwrap_or_else(|p| p.into_inner()) = skipped;
-        index
+        let loaded = index
             .await
-            .map_err(|e| Error::io("loading index.json", io::Error::other(e)))
+            .map_err(|e| Error::io("loading index.json", io::Error::other(e)));
+        match failed {
+            Some(e) => Err(e),
+            None => loaded,
+        }
     }
 
     /// The nodes opening could not index that are still in use: named by an `index.json` entry,
@@ -258,4 +280,10 @@ impl Flush for IndexFlusher {
     async fn flush(&self) -> Result<()> {
         self.0.write_index().await
     }
+}
+
+/// How many walks index the graph at open: one per core, at most four (the walks share one
+/// graph lock, and past a few more only contend).
+fn graph_walks() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
