@@ -155,10 +155,17 @@ impl Fetched {
         self.share = Some(request);
     }
 
-    /// The offered file and what the copy allows, when both are there: for a destination
-    /// that keeps blobs as files, which answers through the request how it stored the blob.
-    pub fn shareable_file(&self) -> Option<(&std::fs::File, &ShareRequest)> {
-        Some((self.file.as_ref()?, self.share.as_ref()?))
+    /// Takes the offered file, with what the copy allows, when both are there: for a
+    /// destination that keeps blobs as files, which answers through the request how it stored
+    /// the blob (the body stays, for streaming when the file cannot be shared).
+    pub fn take_shareable_file(&mut self) -> Option<(std::fs::File, ShareRequest)> {
+        match (self.file.take(), self.share.take()) {
+            (Some(file), Some(share)) => Some((file, share)),
+            (file, share) => {
+                (self.file, self.share) = (file, share);
+                None
+            }
+        }
     }
 
     /// The content as a reader, dropping the claim.

@@ -3,15 +3,16 @@
 //! against the descriptor, and wrapped in a reader that checks the digest, so callers never see
 //! unverified bytes by accident.
 
-use super::chunks::ChunkReader;
+use super::chunks::{ChunkReader, CHUNK_BYTES};
 use super::{io_err, Blobs, INLINE_IO_LIMIT_BYTES, IN_MEMORY_LIMIT_BYTES};
 use crate::fsutil::{self, spawn_blocking, Opened};
 use crate::layout::{self, Create, Layout};
 use bytes::Bytes;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use store_core::content::{BoxReader, VerifyReader};
-use store_core::digest::ValidDigest;
+use store_core::digest::{Algorithm, ValidDigest};
 use store_core::{error_from_io, Error, Result};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -82,6 +83,27 @@ pub(crate) async fn open_shareable(
     check_size(digest, actual, size)?;
     let reader = VerifyReader::with_digest(ChunkReader::spawn(file), digest.clone(), size);
     Ok((Box::pin(reader), Some(shared)))
+}
+
+/// The digest (`<algorithm>:<hex>`) of all of `file`, read from its start whatever its
+/// position, and how many bytes it holds. Blocking.
+///
+/// Errors: those of reading it.
+pub(crate) fn digest_of_file(file: &File, algorithm: Algorithm) -> io::Result<(String, u64)> {
+    let mut hasher = algorithm.hasher();
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut offset = 0u64;
+    loop {
+        match file.read_at(&mut buf, offset) {
+            Ok(0) => return Ok((hasher.finish(), offset)),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Reads the whole blob `digest` of `size` bytes, verified. Callers bound `size` first.

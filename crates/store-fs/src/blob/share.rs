@@ -4,11 +4,11 @@
 //! staged blob. Where neither applies, the caller streams the bytes and is told why.
 
 use super::publish::Ready;
+use super::read::digest_of_file;
 use super::{io_err, Blobs};
 use crate::fsutil;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use store_core::copy::{FileSharing, ShareRequest, StoredAs};
 use store_core::digest::ValidDigest;
 use store_core::{Error, Result};
@@ -108,24 +108,12 @@ pub(crate) fn share(
 ///
 /// Errors: `Mismatch` naming the digest; `Io` reading.
 fn verify(file: &File, digest: &ValidDigest, size: u64) -> Result<()> {
-    let mut hasher = digest.algorithm().hasher();
-    let mut buf = vec![0u8; super::chunks::CHUNK_BYTES];
-    let mut offset = 0u64;
-    loop {
-        let n = match file.read_at(&mut buf, offset) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(format!("reading the shared file of {digest}"), e)),
-        };
-        hasher.update(&buf[..n]);
-        offset += n as u64;
-    }
-    let actual = hasher.finish();
-    if offset != size || actual != digest.as_str() {
+    let (actual, len) = digest_of_file(file, digest.algorithm())
+        .map_err(|e| Error::io(format!("reading the shared file of {digest}"), e))?;
+    if len != size || actual != digest.as_str() {
         return Err(Error::mismatch(
             digest,
-            format!("the source's file holds {offset} bytes hashing to {actual}"),
+            format!("the source's file holds {len} bytes hashing to {actual}"),
         ));
     }
     Ok(())

@@ -152,16 +152,18 @@ impl Held {
         })
     }
 
-    /// What a resolve of this entry gives: [`Held::plain`] when looked up by its digest, else
-    /// the whole descriptor. Keeps the whole descriptor for the next lookup, so resolving a tag
-    /// again (or the digest of an entry without annotations) shares it.
+    /// What a resolve of this entry gives: its plain descriptor when looked up by its digest,
+    /// else the whole descriptor. Either way the whole descriptor is kept for the next lookup:
+    /// resolving a tag again (or the digest of an entry without annotations) shares it, and
+    /// the plain descriptor of an annotated entry is copied from it rather than parsed again.
     pub(crate) fn resolved(&self, by_digest: bool) -> Option<SharedDescriptor> {
-        match &self.extra {
+        let whole = self.whole(true)?;
+        Some(match &self.extra {
             Extra::RefName(_) | Extra::Full(_) if by_digest => {
-                self.plain().map(SharedDescriptor::new)
+                SharedDescriptor::new(store_core::descriptor::plain(&whole))
             }
-            _ => self.whole(true),
-        }
+            _ => whole,
+        })
     }
 
     /// The whole descriptor (see [`Held::plain`] for `None`).

@@ -3,7 +3,7 @@
 //! own can). Reports, never modifies. A blob removed by a concurrent delete or gc is neither an
 //! error nor reported.
 
-use crate::blob::read::open_blob;
+use crate::blob::read::{digest_of_file, open_blob};
 use crate::fsutil::{self, FileKind};
 use crate::index::codec::{parse_index, MAX_INDEX_JSON_SIZE};
 use crate::layout::{
@@ -408,23 +408,15 @@ enum Hashed {
 /// Errors: `Io` opening or reading it.
 fn hash(dir: BorrowedFd<'_>, layout: &Layout, digest: &ValidDigest) -> Result<Hashed> {
     let path = || layout.blob_path(digest);
-    let mut file = match fsutil::open_file_at(dir, digest.hex()) {
+    let file = match fsutil::open_file_at(dir, digest.hex()) {
         Ok(fsutil::Opened::File(file, _)) => file,
         Ok(fsutil::Opened::Not(kind)) => return Ok(Hashed::Not(kind)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Hashed::Gone),
         Err(e) => return Err(Error::io(format!("opening {}", path().display()), e)),
     };
-    let mut hasher = digest.algorithm().hasher();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(format!("reading {}", path().display()), e)),
-        }
-    }
-    Ok(if hasher.finish() == digest.as_str() {
+    let (actual, _) = digest_of_file(&file, digest.algorithm())
+        .map_err(|e| Error::io(format!("reading {}", path().display()), e))?;
+    Ok(if actual == digest.as_str() {
         Hashed::Matches
     } else {
         Hashed::Differs

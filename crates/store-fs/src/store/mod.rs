@@ -467,7 +467,7 @@ impl StoreCore {
     async fn push_shared(
         &self,
         expected: &Descriptor,
-        source: &std::fs::File,
+        source: std::fs::File,
         request: &ShareRequest,
     ) -> Result<bool> {
         let digest = descriptor::validate(expected)?;
@@ -477,9 +477,6 @@ impl StoreCore {
             ));
             return Ok(false);
         }
-        let source = source
-            .try_clone()
-            .map_err(|e| Error::io(format!("duplicating the source's file of {digest}"), e))?;
         let contents = Arc::clone(&self.contents);
         let (size, asked) = (expected.size(), request.clone());
         let shared = spawn_blocking(move || {
@@ -695,9 +692,9 @@ impl Pusher for Store {
     /// Like [`Store::push`]; content that checks itself against `expected` (a registry's
     /// verified blob stream in a copy, say) is not hashed a second time, and content that comes
     /// as chunks is written out as it came, without a copy into buffers of the store's own.
-    async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
-        if let Some((file, request)) = content.shareable_file() {
-            if self.core.push_shared(expected, file, request).await? {
+    async fn push_fetched(&self, expected: &Descriptor, mut content: Fetched) -> Result<()> {
+        if let Some((file, request)) = content.take_shareable_file() {
+            if self.core.push_shared(expected, file, &request).await? {
                 return Ok(());
             }
         }
