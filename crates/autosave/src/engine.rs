@@ -1,14 +1,19 @@
-//! The engine: records changes, runs the one background flusher task, wakes waiters.
+//! The engine: records changes, runs the flushes, wakes waiters.
 //!
 //! All shared state lives in one [`State`] behind a `std::sync::Mutex` that is only held for
-//! short critical sections, never across an `.await`. The flusher task is woken through a
-//! [`Notify`]; waiters are resolved through one `oneshot` channel each.
+//! short critical sections, never across an `.await`. Waiters are resolved through one
+//! `oneshot` channel each. A flush is run either by a waiter, in its own task, when it is
+//! polled while no flush is in flight (the leader: a caller that would otherwise hand the flush
+//! to another task and wait to be woken runs it itself), or by the background flusher task,
+//! woken through a [`Notify`], for the changes nobody waits on and the groups that gathered
+//! while a flush ran. Either way one flush at most is in flight.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 
 use tokio::sync::{oneshot, Notify};
@@ -19,6 +24,13 @@ use crate::{AutoSave, Error, Flush};
 
 /// What a flush attempt hands to the waiters it serves.
 type Outcome<E> = Result<(), Arc<E>>;
+
+/// One call of [`Flush::flush`], owning what it flushes.
+type FlushFuture<E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send>>;
+
+/// Starts a flush for a leader; `None` once the flusher is gone (the background task holds the
+/// only strong reference, so that dropping the engine still drops `F` when the task ends).
+type StartFlush<E> = Box<dyn Fn() -> Option<FlushFuture<E>> + Send + Sync>;
 
 /// A caller waiting for a flush that covers `version`.
 struct Waiter<E> {
@@ -44,8 +56,10 @@ struct State<E> {
     requested: bool,
     /// `close` was called or the engine was dropped: flush once more if dirty, then exit.
     closing: bool,
-    /// The flusher task is gone; nobody will resolve new waiters.
+    /// The flusher task is gone (or a flush panicked); nobody will resolve new waiters.
     stopped: bool,
+    /// A flush attempt is in flight (run by the background task or by a leader).
+    flushing: bool,
     /// Flush attempts started.
     attempts: u64,
     flushes: u64,
@@ -57,6 +71,7 @@ struct Shared<E> {
     policy: AutoSave,
     state: Mutex<State<E>>,
     wake: Notify,
+    start: StartFlush<E>,
 }
 
 impl<E> Shared<E> {
@@ -66,7 +81,7 @@ impl<E> Shared<E> {
     }
 
     /// Registers a waiter for `version`; the caller then wakes the flusher.
-    fn register(&self, st: &mut State<E>, version: u64, explicit: bool) -> Saved<E> {
+    fn register(self: &Arc<Self>, st: &mut State<E>, version: u64, explicit: bool) -> Saved<E> {
         let (tx, rx) = oneshot::channel();
         st.waiters.push_back(Waiter {
             version,
@@ -79,9 +94,43 @@ impl<E> Shared<E> {
         }
         Saved {
             version,
-            inner: Inner::Waiting(rx),
+            inner: Inner::Waiting(rx, Arc::clone(self)),
+            lead: None,
         }
     }
+
+    /// Starts a flush attempt covering every change recorded so far, and every waiter
+    /// registered so far.
+    fn begin(st: &mut State<E>) -> Attempt {
+        st.requested = false;
+        st.pending_since = None;
+        st.attempts += 1;
+        st.flushing = true;
+        Attempt {
+            number: st.attempts,
+            version: st.version,
+        }
+    }
+
+    /// Marks the engine stopped and drops every waiter's sender, so they resolve with
+    /// `Stopped`; wakes the background task so that it exits.
+    fn stop(&self) {
+        let waiters = {
+            let mut st = self.lock();
+            st.stopped = true;
+            st.flushing = false;
+            std::mem::take(&mut st.waiters)
+        };
+        drop(waiters);
+        self.wake.notify_one();
+    }
+}
+
+/// A flush attempt: its number and the version it covers.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    number: u64,
+    version: u64,
 }
 
 /// The autosave engine: records changes to a [`Flush`] target and decides when to flush it,
@@ -113,6 +162,12 @@ impl<F: Flush> AutoSaver<F> {
     /// without it the flusher task panics at its first sleep and every waiter then gets
     /// [`Error::Stopped`].
     pub fn new(flusher: Arc<F>, policy: AutoSave) -> Self {
+        let weak: Weak<F> = Arc::downgrade(&flusher);
+        let start: StartFlush<F::Error> = Box::new(move || {
+            let flusher = weak.upgrade()?;
+            let flush: FlushFuture<F::Error> = Box::pin(async move { flusher.flush().await });
+            Some(flush)
+        });
         let shared = Arc::new(Shared {
             policy,
             state: Mutex::new(State {
@@ -122,12 +177,14 @@ impl<F: Flush> AutoSaver<F> {
                 requested: false,
                 closing: false,
                 stopped: false,
+                flushing: false,
                 attempts: 0,
                 flushes: 0,
                 failed_flushes: 0,
                 waiters: VecDeque::new(),
             }),
             wake: Notify::new(),
+            start,
         });
         let task = tokio::spawn(run(flusher, Arc::clone(&shared)));
         AutoSaver {
@@ -284,18 +341,24 @@ impl<F: Flush> fmt::Debug for AutoSaver<F> {
 /// A future returned by [`AutoSaver::changed`] and [`AutoSaver::flush_now`]: resolves once the
 /// change (or every change before the `flush_now` call) is saved as the policy requires.
 ///
-/// The change or flush request was registered when it was created; awaiting it only waits for
-/// the outcome. Output: `Ok(())`, or [`Error::Flush`] with the error of the flush that covered
-/// it, or [`Error::Stopped`] if the flusher task went away first.
+/// The change or flush request was registered when it was created; awaiting it waits for the
+/// outcome. When it is polled while no flush is in flight, it runs the flush itself, in the
+/// caller's task (the background task would otherwise run it and wake the caller: two hand-offs
+/// saved per flush); dropped in the middle of that flush, it lets the flush finish in a task of
+/// its own, so a cancelled caller never leaves a half-done flush. Output: `Ok(())`, or
+/// [`Error::Flush`] with the error of the flush that covered it, or [`Error::Stopped`] if the
+/// flusher task went away first or the flush panicked.
 #[must_use = "the change is recorded; await this to learn whether it was saved"]
 pub struct Saved<E> {
     version: u64,
     inner: Inner<E>,
+    /// The flush this future runs as the leader, while it runs.
+    lead: Option<Lead<E>>,
 }
 
 enum Inner<E> {
     Ready(Option<Result<(), Error<E>>>),
-    Waiting(oneshot::Receiver<Outcome<E>>),
+    Waiting(oneshot::Receiver<Outcome<E>>, Arc<Shared<E>>),
 }
 
 impl<E> Saved<E> {
@@ -303,6 +366,7 @@ impl<E> Saved<E> {
         Saved {
             version,
             inner: Inner::Ready(Some(result)),
+            lead: None,
         }
     }
 
@@ -317,23 +381,160 @@ impl<E> Saved<E> {
 // `Saved` is never pin-projected: both variants are moved freely.
 impl<E> Unpin for Saved<E> {}
 
-impl<E> Future for Saved<E> {
+impl<E: Send + Sync + 'static> Future for Saved<E> {
     type Output = Result<(), Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().inner {
-            Inner::Ready(result) => Poll::Ready(
-                result
-                    .take()
-                    .expect("autosave::Saved polled after completion"),
-            ),
-            Inner::Waiting(rx) => match Pin::new(rx).poll(cx) {
-                Poll::Ready(Ok(Ok(()))) => Poll::Ready(Ok(())),
-                Poll::Ready(Ok(Err(e))) => Poll::Ready(Err(Error::Flush(e))),
-                Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Stopped)),
-                Poll::Pending => Poll::Pending,
-            },
+        let this = self.get_mut();
+        loop {
+            if let Some(lead) = &mut this.lead {
+                match lead.poll(cx) {
+                    // The flush serves this waiter too: its answer is in the channel now.
+                    Poll::Ready(()) => this.lead = None,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            match &mut this.inner {
+                Inner::Ready(result) => {
+                    return Poll::Ready(
+                        result
+                            .take()
+                            .expect("autosave::Saved polled after completion"),
+                    )
+                }
+                Inner::Waiting(rx, shared) => match Pin::new(rx).poll(cx) {
+                    Poll::Ready(Ok(Ok(()))) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Ok(Err(e))) => return Poll::Ready(Err(Error::Flush(e))),
+                    Poll::Ready(Err(_)) => return Poll::Ready(Err(Error::Stopped)),
+                    Poll::Pending => match Lead::claim(shared, this.version) {
+                        Some(lead) => this.lead = Some(lead),
+                        None => return Poll::Pending,
+                    },
+                },
+            }
         }
+    }
+}
+
+/// A flush run by a waiter (see [`Saved`]).
+struct Lead<E> {
+    shared: Arc<Shared<E>>,
+    attempt: Attempt,
+    /// `None` once finished.
+    flush: Option<FlushFuture<E>>,
+    /// Already handed to a task of its own after its waiter went away.
+    detached: bool,
+    /// Hands an unfinished flush to a task of its own; gives it back without a runtime.
+    detach: fn(Lead<E>) -> Option<Lead<E>>,
+}
+
+impl<E: Send + Sync + 'static> Lead<E> {
+    /// Takes the next flush for a waiter of `version` when none is in flight and its change is
+    /// not saved yet; `None` otherwise (the waiter is served by the flush in flight, or the
+    /// engine is closing or stopped, and the background task has it).
+    fn claim(shared: &Arc<Shared<E>>, version: u64) -> Option<Lead<E>> {
+        let attempt = {
+            let mut st = shared.lock();
+            if st.flushing || st.stopped || st.closing || st.durable >= version {
+                return None;
+            }
+            Shared::begin(&mut st)
+        };
+        match (shared.start)() {
+            Some(flush) => Some(Lead {
+                shared: Arc::clone(shared),
+                attempt,
+                flush: Some(flush),
+                detached: false,
+                detach: Lead::finish_alone,
+            }),
+            None => {
+                // The flusher is gone, and with it the background task.
+                shared.stop();
+                None
+            }
+        }
+    }
+
+    /// Spawns `rest` on the current runtime to run to its end; gives it back without one.
+    fn finish_alone(rest: Lead<E>) -> Option<Lead<E>> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(FinishAlone(rest));
+                None
+            }
+            Err(_) => Some(rest),
+        }
+    }
+
+    /// Drives the flush; once it ends, publishes its outcome. A panic in the flush stops the
+    /// engine, as one in the background task does.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(flush) = &mut self.flush else {
+            return Poll::Ready(());
+        };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| flush.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => {
+                self.flush = None;
+                finish(&self.shared, self.attempt, result);
+                Poll::Ready(())
+            }
+            Err(_) => {
+                self.flush = None;
+                self.shared.stop();
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl<E> Drop for Lead<E> {
+    fn drop(&mut self) {
+        let Some(flush) = self.flush.take() else {
+            return;
+        };
+        // The waiter went away in the middle of its flush: let the flush finish on its own, so
+        // that no other flush starts while this one may still be writing.
+        let flush = if self.detached {
+            flush
+        } else {
+            let rest = Lead {
+                shared: Arc::clone(&self.shared),
+                attempt: self.attempt,
+                flush: Some(flush),
+                detached: true,
+                detach: self.detach,
+            };
+            match (self.detach)(rest) {
+                None => return,
+                Some(mut rest) => match rest.flush.take() {
+                    Some(flush) => flush,
+                    None => return,
+                },
+            }
+        };
+        // No runtime to finish it on, or it was dropped again (the runtime is shutting down).
+        drop(flush);
+        let waiters = {
+            let mut st = self.shared.lock();
+            st.stopped = true;
+            st.flushing = false;
+            std::mem::take(&mut st.waiters)
+        };
+        drop(waiters);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// A leader's flush left to finish in a task of its own.
+struct FinishAlone<E>(Lead<E>);
+
+impl<E: Send + Sync + 'static> Future for FinishAlone<E> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().0.poll(cx)
     }
 }
 
@@ -342,17 +543,14 @@ impl<E> fmt::Debug for Saved<E> {
         f.debug_struct("Saved")
             .field("version", &self.version)
             .field("ready", &matches!(self.inner, Inner::Ready(_)))
+            .field("leading", &self.lead.is_some())
             .finish()
     }
 }
 
 /// What the flusher task does next.
 enum Step {
-    Flush {
-        attempt: u64,
-        version: u64,
-        last: bool,
-    },
+    Flush { attempt: Attempt, last: bool },
     SleepUntil(Instant),
     Wait,
     Exit,
@@ -378,13 +576,9 @@ async fn run<F: Flush>(flusher: Arc<F>, shared: Arc<Shared<F::Error>>) {
                     _ = shared.wake.notified() => {}
                 }
             }
-            Step::Flush {
-                attempt,
-                version,
-                last,
-            } => {
+            Step::Flush { attempt, last } => {
                 let result = flusher.flush().await;
-                finish(&shared, attempt, version, result);
+                finish(&shared, attempt, result);
                 if last {
                     return;
                 }
@@ -399,6 +593,13 @@ const GATHER_YIELDS: usize = 3;
 /// Decides the next step under the lock; when a flush is due, reads the version it will cover.
 fn next_step<E>(shared: &Shared<E>) -> Step {
     let mut st = shared.lock();
+    if st.stopped {
+        return Step::Exit;
+    }
+    if st.flushing {
+        // A leader's flush; its end wakes this task.
+        return Step::Wait;
+    }
     if st.version <= st.durable {
         st.requested = false;
         st.pending_since = None;
@@ -418,23 +619,25 @@ fn next_step<E>(shared: &Shared<E>) -> Step {
     if !due {
         return Step::Wait;
     }
-    // This attempt covers every change recorded so far, and every waiter registered so far.
-    st.requested = false;
-    st.pending_since = None;
-    st.attempts += 1;
+    let last = st.closing;
     Step::Flush {
-        attempt: st.attempts,
-        version: st.version,
-        last: st.closing,
+        attempt: Shared::begin(&mut st),
+        last,
     }
 }
 
-/// Publishes the outcome of flush attempt `attempt`, which covered `version`.
-fn finish<E>(shared: &Shared<E>, attempt: u64, version: u64, result: Result<(), E>) {
+/// Publishes the outcome of flush attempt `attempt`; wakes the background task when changes
+/// remain unsaved (the next group, if a leader ran this one).
+fn finish<E>(shared: &Shared<E>, attempt: Attempt, result: Result<(), E>) {
+    let Attempt {
+        number: attempt,
+        version,
+    } = attempt;
     let outcome: Outcome<E> = result.map_err(Arc::new);
     let mut served = Vec::new();
-    {
+    let dirty = {
         let mut st = shared.lock();
+        st.flushing = false;
         if outcome.is_ok() {
             st.durable = st.durable.max(version);
             st.flushes += 1;
@@ -453,6 +656,10 @@ fn finish<E>(shared: &Shared<E>, attempt: u64, version: u64, result: Result<(), 
         }
         st.requested = kept.iter().any(|w| w.explicit);
         st.waiters = kept;
+        st.version > st.durable
+    };
+    if dirty {
+        shared.wake.notify_one();
     }
     for tx in served {
         // The waiter may have dropped its future; nothing to tell then.

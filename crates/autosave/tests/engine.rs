@@ -37,6 +37,11 @@ struct Fake {
     gate: Option<Semaphore>,
     fail_next: AtomicU64,
     panic_next: AtomicBool,
+    /// Flushes running now, and whether two ever ran at once.
+    in_flight: AtomicU64,
+    overlapped: AtomicBool,
+    /// The tokio task each flush call ran in.
+    tasks: Mutex<Vec<Option<tokio::task::Id>>>,
 }
 
 impl Fake {
@@ -59,6 +64,9 @@ impl Fake {
             gate,
             fail_next: AtomicU64::new(0),
             panic_next: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            overlapped: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
         })
     }
 
@@ -97,12 +105,17 @@ impl Flush for Fake {
 
     async fn flush(&self) -> Result<(), FakeError> {
         let n = self.calls.fetch_add(1, SeqCst) + 1;
+        if self.in_flight.fetch_add(1, SeqCst) > 0 {
+            self.overlapped.store(true, SeqCst);
+        }
+        self.tasks.lock().unwrap().push(tokio::task::try_id());
         let snapshot = self.applied.load(SeqCst);
         self.times.lock().unwrap().push(Instant::now());
         self.started.send_replace(n);
         if let Some(gate) = &self.gate {
             gate.acquire().await.unwrap().forget();
         }
+        self.in_flight.fetch_sub(1, SeqCst);
         if self.panic_next.swap(false, SeqCst) {
             panic!("simulated panic in flush call {n}");
         }
@@ -631,4 +644,79 @@ fn waiters_resolve_when_the_runtime_shuts_down() {
         Err(Error::Stopped)
     ));
     drop(saver);
+}
+
+#[tokio::test]
+async fn a_waiter_runs_the_flush_itself_when_none_is_in_flight() {
+    let fake = Fake::new();
+    let saver = Arc::new(AutoSaver::new(Arc::clone(&fake), AutoSave::Always));
+    let caller = {
+        let (fake, saver) = (Arc::clone(&fake), Arc::clone(&saver));
+        tokio::spawn(async move {
+            change(&fake, &saver).await.unwrap();
+            tokio::task::id()
+        })
+    };
+    let caller_task = caller.await.unwrap();
+    // No hand-off to the background task and back: the flush ran in the caller's own task.
+    assert_eq!(fake.tasks.lock().unwrap().clone(), vec![Some(caller_task)]);
+    assert_eq!(saver.durable_version(), 1);
+    assert_eq!(fake.snapshots(), vec![1]);
+}
+
+#[tokio::test]
+async fn a_waiter_dropped_in_the_middle_of_its_flush_lets_it_finish_alone() {
+    let fake = Fake::gated();
+    let saver = Arc::new(AutoSaver::new(Arc::clone(&fake), AutoSave::Always));
+    let leader = {
+        let (fake, saver) = (Arc::clone(&fake), Arc::clone(&saver));
+        tokio::spawn(async move { change(&fake, &saver).await })
+    };
+    fake.wait_started(1).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    // A change recorded now waits for the abandoned flush instead of overlapping it.
+    let second = {
+        let (fake, saver) = (Arc::clone(&fake), Arc::clone(&saver));
+        tokio::spawn(async move { change(&fake, &saver).await })
+    };
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(fake.calls(), 1, "a second flush started beside the first");
+    assert_eq!(saver.durable_version(), 0);
+    fake.release(2);
+    second.await.unwrap().unwrap();
+    assert_eq!(fake.snapshots(), vec![1, 2]);
+    assert_eq!(saver.durable_version(), 2);
+    assert!(!fake.overlapped.load(SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaders_and_the_background_task_never_flush_at_once() {
+    let fake = Fake::new();
+    let saver = Arc::new(AutoSaver::new(Arc::clone(&fake), AutoSave::Always));
+    let mut callers = Vec::new();
+    for _ in 0..16 {
+        let (fake, saver) = (Arc::clone(&fake), Arc::clone(&saver));
+        callers.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let saved = change(&fake, &saver);
+                let version = saved.version();
+                saved.await.unwrap();
+                assert!(saver.durable_version() >= version);
+            }
+        }));
+    }
+    // Changes nobody waits on are the background task's.
+    for _ in 0..50 {
+        drop(change(&fake, &saver));
+    }
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    saver.flush_now().await.unwrap();
+    assert_eq!(saver.durable_version(), 16 * 50 + 50);
+    assert!(!fake.overlapped.load(SeqCst), "two flushes ran at once");
+    assert!(fake.calls() <= 16 * 50 + 50);
 }

@@ -109,6 +109,20 @@ pub(crate) struct Stat {
     pub(crate) kind: FileKind,
     pub(crate) len: u64,
     pub(crate) modified: SystemTime,
+    pub(crate) identity: Identity,
+}
+
+/// Which inode an entry is and when its content or metadata last changed, as the kernel reports
+/// them. While the caller keeps the inode open its number cannot be reused, so an equal identity
+/// then means the very same file, unchanged since, unless it was rewritten in place within one
+/// tick of the file system's clock with the same size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    dev: u64,
+    ino: u64,
+    len: i64,
+    modified: (i64, i64),
+    changed: (i64, i64),
 }
 
 impl Stat {
@@ -126,10 +140,20 @@ impl Stat {
         } else {
             UNIX_EPOCH
         };
+        // Casts as above.
+        #[allow(clippy::unnecessary_cast)]
+        let identity = Identity {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            len,
+            modified: (secs, nanos),
+            changed: (st.st_ctime as i64, st.st_ctime_nsec as i64),
+        };
         Stat {
             kind: FileKind::from_mode(st.st_mode as libc::mode_t),
             len: len.max(0) as u64,
             modified,
+            identity,
         }
     }
 }
@@ -213,7 +237,7 @@ pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::Resul
 }
 
 /// `fstat` of an open descriptor.
-fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<Stat> {
+pub(crate) fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<Stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `fd` is open and `st` points to writable memory the size of a `stat`.
     check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
@@ -607,6 +631,7 @@ pub(crate) enum ReadOutcome {
 /// (when `durable`), rename over `name`, fsync of the directory (when `durable`). A crash of the
 /// process at any point leaves either the old or the new content, never a torn file; when
 /// `durable`, so does a crash of the machine. A link at `name` is replaced, never followed.
+/// Returns the new file, open for writing (so that the caller may keep its inode pinned).
 ///
 /// Without `durable` the temp file is swapped with `name` (`renameat2(RENAME_EXCHANGE)`, where
 /// the file system has it) and the old content then unlinked under the temp name. A plain rename
@@ -621,20 +646,20 @@ pub(crate) fn atomic_write(
     name: &str,
     bytes: &[u8],
     durable: bool,
-) -> io::Result<()> {
+) -> io::Result<File> {
     let temp = unique_name(&format!(".{name}.tmp-"));
     let result = (|| {
-        write_new(dir, &temp, bytes, durable)?;
+        let file = write_new(dir, &temp, bytes, durable)?;
         if !durable && rename_exchange(dir, temp.as_ref(), name.as_ref())? {
             // `temp` now names the old content.
             let _ = unlink_at(dir, &temp);
-            return Ok(());
+            return Ok(file);
         }
         rename_at(dir, temp.as_ref(), name.as_ref())?;
         if durable {
             sync_fd(dir)?;
         }
-        Ok(())
+        Ok(file)
     })();
     if result.is_err() {
         let _ = unlink_at(dir, &temp);
@@ -712,13 +737,13 @@ pub(crate) fn write_if_absent(
 }
 
 /// Creates the new file `name` in `dir` holding `bytes`, fsynced when `durable`, and closes it.
-fn write_new(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], durable: bool) -> io::Result<()> {
+fn write_new(dir: BorrowedFd<'_>, name: &str, bytes: &[u8], durable: bool) -> io::Result<File> {
     let mut file = create_new_at(dir, name)?;
     file.write_all(bytes)?;
     if durable {
         file.sync_all()?;
     }
-    Ok(())
+    Ok(file)
 }
 
 /// Creates `dir` (and its parents) if missing, following links (the layout's root: the user

@@ -10,10 +10,12 @@ use super::codec::{check_index_size, parse_index, IndexDocument, MAX_INDEX_JSON_
 use super::lock::IndexLock;
 use super::merge;
 use super::state::{Entries, IndexState};
-use crate::fsutil;
+use crate::fsutil::{self, Identity};
 use crate::layout::{Layout, INDEX_FILE};
 use bytes::Bytes;
 use oci_spec::image::Descriptor;
+use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use store_core::{Error, Result};
@@ -40,6 +42,8 @@ struct DiskView {
     /// are slices of them: one copy serves both (after our next write, the entries still as read
     /// keep the loaded bytes alive beside these: two copies at most).
     bytes: Bytes,
+    /// The file we last wrote, kept open, and its identity just after it became `index.json`.
+    written: Option<(File, Identity)>,
 }
 
 impl DiskView {
@@ -107,7 +111,11 @@ impl IndexFile {
     /// them only when another writer changes the file (keeping them keyed meanwhile would cost
     /// a second copy of every entry).
     pub(crate) fn remember(&self, bytes: Bytes) {
-        *self.view() = DiskView { base: None, bytes };
+        *self.view() = DiskView {
+            base: None,
+            bytes,
+            written: None,
+        };
     }
 
     /// The size of `index.json` as we last read or wrote it.
@@ -142,6 +150,9 @@ impl IndexFile {
         index: &IndexState,
     ) -> Result<Vec<Descriptor>> {
         let path = &self.path;
+        if self.is_ours_still() {
+            return Ok(Vec::new());
+        }
         let Some(bytes) = self
             .layout
             .read_file(INDEX_FILE, Some(MAX_INDEX_JSON_SIZE))?
@@ -189,8 +200,20 @@ impl IndexFile {
         *disk = DiskView {
             base: Some(theirs),
             bytes,
+            written: None,
         };
         Ok(learnt)
+    }
+
+    /// Whether `index.json` is still the file we last wrote, unchanged (see the module
+    /// documentation); `false` when unsure.
+    fn is_ours_still(&self) -> bool {
+        let disk = self.view();
+        let Some((_, identity)) = &disk.written else {
+            return false;
+        };
+        fsutil::stat_at(self.layout.root_fd(), INDEX_FILE)
+            .is_ok_and(|now| now.identity == *identity)
     }
 
     /// Writes what `index` holds to `index.json` (after absorbing other writers' changes). Call
@@ -205,12 +228,75 @@ impl IndexFile {
         if *bytes == *disk.bytes {
             return Ok(());
         }
-        fsutil::atomic_write(self.layout.root_fd(), INDEX_FILE, &bytes, self.durable)
+        let file = fsutil::atomic_write(self.layout.root_fd(), INDEX_FILE, &bytes, self.durable)
             .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))?;
+        // Without its identity the next write reads the file back, as after a load.
+        let written = fsutil::stat_fd(file.as_fd())
+            .ok()
+            .map(|st| (file, st.identity));
         *disk = DiskView {
             base: None,
             bytes: bytes.into(),
+            written,
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::image::MediaType;
+    use store_core::content::descriptor_from_bytes;
+
+    fn writer(dir: &Path) -> (IndexFile, IndexState) {
+        let layout = Layout::open(dir.to_path_buf()).unwrap();
+        (IndexFile::new(&layout, false), IndexState::default())
+    }
+
+    fn write(file: &IndexFile, index: &IndexState) -> Vec<Descriptor> {
+        let lock = file.lock().unwrap();
+        let learnt = file.absorb_locked(&lock, index).unwrap();
+        file.write_locked(&lock, index).unwrap();
+        learnt
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn a_same_size_rewrite_by_another_writer_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ours, our_index) = writer(dir.path());
+        let (theirs, their_index) = writer(dir.path());
+        let (a, b) = (
+            descriptor_from_bytes(MediaType::ImageManifest, b"a"),
+            descriptor_from_bytes(MediaType::ImageManifest, b"b"),
+        );
+        let _ = our_index.tag(a.clone(), "v1");
+        assert!(write(&ours, &our_index).is_empty());
+        // Another writer that takes the lock: same entries but another tag of the same length,
+        // so the file keeps its size; written right away, within one tick of the clock.
+        assert_eq!(write(&theirs, &their_index).len(), 1);
+        let _ = their_index.untag("v1");
+        let _ = their_index.tag(b.clone(), "v2");
+        write(&theirs, &their_index);
+        // Our next write must take their change in, not write over it.
+        let _ = our_index.tag(a.clone(), "v3");
+        write(&ours, &our_index);
+        let on_disk =
+            String::from_utf8(std::fs::read(dir.path().join(INDEX_FILE)).unwrap()).unwrap();
+        assert!(on_disk.contains("\"v2\""), "their tag survives: {on_disk}");
+        assert!(on_disk.contains("\"v3\""), "ours is added: {on_disk}");
+        assert!(
+            !on_disk.contains("\"v1\""),
+            "their untag survives: {on_disk}"
+        );
+        // And a write with nothing new from them needs no read: still the same result.
+        let _ = our_index.tag(b, "v4");
+        write(&ours, &our_index);
+        let on_disk =
+            String::from_utf8(std::fs::read(dir.path().join(INDEX_FILE)).unwrap()).unwrap();
+        for tag in ["v2", "v3", "v4"] {
+            assert!(on_disk.contains(&format!("\"{tag}\"")), "{tag}: {on_disk}");
+        }
     }
 }
