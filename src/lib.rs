@@ -6,7 +6,8 @@
 pub use store_core::spec;
 pub use store_core::{
     Deleter, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget, ReadOnlyStorage,
-    ReadOnlyTarget, Resolver, Storage, TagLister, TagResolver, Tagger, Target, Untagger,
+    ReadOnlyTarget, ReferencePusher, Resolver, Storage, TagLister, TagResolver, Tagger, Target,
+    Untagger,
 };
 pub use store_core::{Error, ErrorKind, Result, SharedDescriptor};
 
@@ -57,8 +58,8 @@ pub mod prelude {
     pub use store_core::SharedDescriptor;
     pub use store_core::{
         Deleter, Fetcher, GraphTarget, PredecessorFinder, Pusher, ReadOnlyGraphTarget,
-        ReadOnlyStorage, ReadOnlyTarget, Resolver, Storage, TagLister, TagResolver, Tagger, Target,
-        Untagger,
+        ReadOnlyStorage, ReadOnlyTarget, ReferencePusher, Resolver, Storage, TagLister,
+        TagResolver, Tagger, Target, Untagger,
     };
 }
 

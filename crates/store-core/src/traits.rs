@@ -94,6 +94,29 @@ pub trait Tagger: Send + Sync {
     /// Errors: `MissingReference` (empty), `InvalidReference`, `InvalidDigest`, `NotFound` when the
     /// content is absent.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()>;
+
+    /// This store as a [`ReferencePusher`], when it can push a manifest and tag it as one
+    /// change (`copy` then pushes the root that way); `None`, the default, otherwise.
+    fn as_reference_pusher(&self) -> Option<&dyn ReferencePusher> {
+        None
+    }
+}
+
+/// Pushes a manifest and points a reference at it as one change (oras's `ReferencePusher`):
+/// a layout store writes `index.json` once instead of twice.
+#[async_trait]
+pub trait ReferencePusher: Send + Sync {
+    /// Stores `content` as `expected`, like [`Pusher::push`], and points `reference` at it,
+    /// like [`Tagger::tag`]. Content already stored is tagged.
+    ///
+    /// Errors: those of [`Pusher::push`] but `AlreadyExists`, and those of [`Tagger::tag`]; on
+    /// an error the reference is left as it was.
+    async fn push_reference(
+        &self,
+        expected: &Descriptor,
+        content: BoxReader,
+        reference: &str,
+    ) -> Result<()>;
 }
 
 /// Tags and resolves.
@@ -193,6 +216,9 @@ macro_rules! forward {
         impl<T: Tagger + ?Sized> Tagger for $wrapper {
             async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
                 (**self).tag(desc, reference).await
+            }
+            fn as_reference_pusher(&self) -> Option<&dyn ReferencePusher> {
+                (**self).as_reference_pusher()
             }
         }
         #[async_trait]

@@ -21,6 +21,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store_core::{Error, Result};
 
@@ -576,6 +577,27 @@ pub(crate) fn entry_kind(dir: BorrowedFd<'_>, entry: &Entry) -> io::Result<FileK
         Some(kind) => Ok(kind),
         None => stat_at(dir, &entry.name).map(|st| st.kind),
     }
+}
+
+/// Closes `file` on a thread of its own (started at the first call), or here if that thread
+/// cannot be started. For the last descriptor of an unlinked file, closing frees its inode and
+/// page cache: tens of µs for a large index that need not delay the caller, who has nothing to
+/// wait for there (the file is already gone from every directory).
+pub(crate) fn close_later(file: File) {
+    static CLOSER: OnceLock<Option<mpsc::Sender<File>>> = OnceLock::new();
+    let closer = CLOSER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<File>();
+        std::thread::Builder::new()
+            .name("ocistore-close".into())
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    });
+    let unsent = match closer {
+        Some(tx) => tx.send(file).err().map(|e| e.0),
+        None => Some(file),
+    };
+    drop(unsent);
 }
 
 /// Reads the regular file `name` in `dir` whole, unless it is missing, not a regular file (never

@@ -60,9 +60,15 @@ pub async fn copy(
             .map_err(|e| e.in_copy(Side::Source, "select platform"))?;
     }
 
-    let engine = Engine::new(&src, &dst, &opts.graph, cache);
+    // A destination that can push and tag as one change gets the root that way (a layout
+    // store then writes index.json once per copy instead of twice).
+    let engine = Engine::new(&src, &dst, &opts.graph, cache).tagging_root(
+        dst.as_reference_pusher(),
+        &root,
+        dst_ref,
+    );
     engine.run(std::slice::from_ref(&root)).await?;
-    if engine.outcome(&root) != Some(Outcome::SkippedByHook) {
+    if engine.outcome(&root) != Some(Outcome::SkippedByHook) && !engine.root_tagged() {
         dst.tag(&without_ref_name(&root), dst_ref)
             .await
             .map_err(|e| e.in_copy(Side::Destination, "tag"))?;

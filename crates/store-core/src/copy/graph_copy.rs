@@ -26,7 +26,7 @@ use crate::descriptor::{is_foreign_layer, is_manifest};
 use crate::error::{Error, ErrorKind, Result, Side};
 use crate::manifest::parse_successors;
 use crate::sharing::{FileSharing, ShareRequest, StoredAs};
-use crate::traits::{ReadOnlyStorage, Storage};
+use crate::traits::{ReadOnlyStorage, ReferencePusher, Storage};
 use futures::future::{try_join_all, BoxFuture};
 use futures::StreamExt;
 use oci_spec::image::Descriptor;
@@ -83,6 +83,16 @@ pub(crate) struct Engine<'a> {
     cache: MetadataCache,
     tracker: Tracker,
     slots: Semaphore,
+    /// The root to push with its reference, and how (see [`Engine::tagging_root`]).
+    root_reference: Option<RootReference<'a>>,
+}
+
+/// A root pushed and tagged as one change.
+struct RootReference<'a> {
+    pusher: &'a dyn ReferencePusher,
+    root: Descriptor,
+    reference: &'a str,
+    done: AtomicBool,
 }
 
 impl<'a> Engine<'a> {
@@ -100,7 +110,32 @@ impl<'a> Engine<'a> {
             cache,
             tracker: Tracker::default(),
             slots: Semaphore::new(opts.effective_concurrency()),
+            root_reference: None,
         }
+    }
+
+    /// Pushes `root`, when its body is in hand, through `pusher` with `reference` (one change
+    /// in a layout store instead of a push and a tag); see [`Engine::root_tagged`].
+    pub(crate) fn tagging_root(
+        mut self,
+        pusher: Option<&'a dyn ReferencePusher>,
+        root: &Descriptor,
+        reference: &'a str,
+    ) -> Self {
+        self.root_reference = pusher.map(|pusher| RootReference {
+            pusher,
+            root: root.clone(),
+            reference,
+            done: AtomicBool::new(false),
+        });
+        self
+    }
+
+    /// Whether the root was pushed with its reference: the caller has no tag left to make.
+    pub(crate) fn root_tagged(&self) -> bool {
+        self.root_reference
+            .as_ref()
+            .is_some_and(|r| r.done.load(Ordering::Acquire))
     }
 
     /// Copies the graphs of every root; returns at the first error.
@@ -267,12 +302,28 @@ impl<'a> Engine<'a> {
             return Ok(Outcome::Mounted);
         }
         let mut share = None;
+        let root_reference = self
+            .root_reference
+            .as_ref()
+            .filter(|r| r.root.digest() == desc.digest());
         let pushed = match self.cache.take(desc) {
-            Some(body) => self
-                .dst
-                .push(desc, reader_from_bytes(body))
-                .await
-                .map_err(|e| (e, false)),
+            Some(body) => match root_reference {
+                Some(r) => r
+                    .pusher
+                    .push_reference(
+                        &crate::descriptor::without_ref_name(desc),
+                        reader_from_bytes(body),
+                        r.reference,
+                    )
+                    .await
+                    .map(|()| r.done.store(true, Ordering::Release))
+                    .map_err(|e| (e, false)),
+                None => self
+                    .dst
+                    .push(desc, reader_from_bytes(body))
+                    .await
+                    .map_err(|e| (e, false)),
+            },
             None => {
                 // Checked content lets a hashing destination hash each blob once.
                 let mut fetched = self

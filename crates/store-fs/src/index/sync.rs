@@ -234,11 +234,18 @@ impl IndexFile {
         let written = fsutil::stat_fd(file.as_fd())
             .ok()
             .map(|st| (file, st.identity));
-        *disk = DiskView {
-            base: None,
-            bytes: bytes.into(),
-            written,
-        };
+        let before = std::mem::replace(
+            &mut *disk,
+            DiskView {
+                base: None,
+                bytes: bytes.into(),
+                written,
+            },
+        );
+        // The file we wrote before is unlinked now: its close frees it, off this thread.
+        if let Some((file, _)) = before.written {
+            fsutil::close_later(file);
+        }
         Ok(())
     }
 }

@@ -47,7 +47,7 @@ use store_core::descriptor::{self, is_manifest};
 use store_core::manifest::parse_successors;
 use store_core::{
     reference, Deleter, Error, ErrorKind, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
-    Resolver, Result, SharedDescriptor, TagLister, Tagger, Untagger,
+    ReferencePusher, Resolver, Result, SharedDescriptor, TagLister, Tagger, Untagger,
 };
 use tokio::sync::RwLock;
 
@@ -354,7 +354,9 @@ impl StoreCore {
     /// The link and the record are one unit that a dropped future cannot split: it runs on one
     /// thread, which also holds the gate guard, so no `delete` or `gc` can come between them and
     /// a cancelled push whose file was published still records it. With `existing_ok` (a
-    /// commit), content already stored under the digest is recorded too.
+    /// commit), content already stored under the digest is recorded too. With a `reference`, a
+    /// manifest is tagged in the same change (one save for both); when that save fails, the tag
+    /// is taken back.
     ///
     /// Errors: `AlreadyExists` (unless `existing_ok`) when another writer published it first;
     /// `Io` from the publish or from the save of `index.json` under `AutoSave::Always`.
@@ -364,14 +366,16 @@ impl StoreCore {
         desc: &Descriptor,
         successors: Option<Vec<Descriptor>>,
         existing_ok: bool,
+        reference: Option<&str>,
     ) -> Result<()> {
         let gate = Arc::clone(&self.gate).read_owned().await;
+        let reference = reference.map(str::to_owned);
         let contents = Arc::clone(&self.contents);
         let saver = Arc::clone(&self.saver);
         let touches = Arc::clone(&self.touches);
         let desc = desc.clone();
         let inline = ready.runs_inline();
-        let unit = move || -> Result<Option<Saved<Error>>> {
+        let unit = move || -> Result<Option<(Saved<Error>, Option<Undo>)>> {
             let _gate = gate;
             let published = ready.publish();
             match &published {
@@ -393,8 +397,9 @@ impl StoreCore {
                 return Ok(None);
             }
             contents.index().tag_digest(&desc);
+            let undo = reference.and_then(|r| contents.index().tag_with_undo(&desc, &r));
             // Recorded now, on this thread; the engine saves it even if nobody awaits.
-            Ok(Some(saver.changed()))
+            Ok(Some((saver.changed(), undo)))
         };
         let pending = if inline {
             unit()?
@@ -402,14 +407,26 @@ impl StoreCore {
             spawn_blocking(unit).await?
         };
         match pending {
-            Some(pending) => saved(pending.await),
+            Some((pending, undo)) => {
+                let result = saved(pending.await);
+                if let (Err(_), Some(undo)) = (&result, undo) {
+                    self.contents.index().undo(undo);
+                }
+                result
+            }
             None => Ok(()),
         }
     }
 
     /// Pushes `content` as `expected`, checked as `check` says. The content streams without the
     /// gate; only the check for stored content and the publish step take it (shared).
-    async fn push(&self, expected: &Descriptor, content: Content, check: Check) -> Result<()> {
+    async fn push(
+        &self,
+        expected: &Descriptor,
+        content: Content,
+        check: Check,
+        reference: Option<&str>,
+    ) -> Result<()> {
         let contents = &self.contents;
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
@@ -438,7 +455,7 @@ impl StoreCore {
             let media_type = expected.media_type().to_string();
             let successors = parse_successors(digest.as_str(), &media_type, &body)?;
             let ready = Ready::from_bytes(blobs, &digest, body)?;
-            self.publish_and_record(ready, expected, Some(successors), false)
+            self.publish_and_record(ready, expected, Some(successors), false, reference)
                 .await
         } else {
             let ready = if expected.size() <= IN_MEMORY_LIMIT_BYTES {
@@ -453,7 +470,12 @@ impl StoreCore {
             } else {
                 blob::ingest::ingest_stream(blobs, &digest, expected.size(), content, check).await?
             };
-            self.publish_and_record(ready, expected, None, false).await
+            self.publish_and_record(ready, expected, None, false, None)
+                .await?;
+            match reference {
+                Some(reference) => self.tag(expected, reference).await,
+                None => Ok(()),
+            }
         }
     }
 
@@ -485,7 +507,7 @@ impl StoreCore {
         .await?;
         match shared {
             blob::share::Shared::Ready(ready, how) => {
-                self.publish_and_record(ready, expected, None, false)
+                self.publish_and_record(ready, expected, None, false, None)
                     .await?;
                 request.answer(how);
                 Ok(true)
@@ -616,7 +638,8 @@ impl CommitStaged for StoreCore {
         let ready = Ready::from_file(self.contents.blobs(), &digest, staging, desc.size())?;
         // Same digest, same bytes: content stored before by a push, a commit or another
         // process counts as committed.
-        self.publish_and_record(ready, desc, successors, true).await
+        self.publish_and_record(ready, desc, successors, true, None)
+            .await
     }
 }
 
@@ -685,7 +708,7 @@ impl Pusher for Store {
     /// `AlreadyExists`, `Io`.
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         self.core
-            .push(expected, Content::Reader(content), Check::Hash)
+            .push(expected, Content::Reader(content), Check::Hash, None)
             .await
     }
 
@@ -703,7 +726,9 @@ impl Pusher for Store {
         } else {
             Check::Hash
         };
-        self.core.push(expected, content.into_body(), check).await
+        self.core
+            .push(expected, content.into_body(), check, None)
+            .await
     }
 }
 
@@ -747,6 +772,43 @@ impl Tagger for Store {
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let _gate = self.core.gate.read().await;
         self.core.tag(desc, reference).await
+    }
+
+    fn as_reference_pusher(&self) -> Option<&dyn ReferencePusher> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ReferencePusher for Store {
+    /// Verifies and stores `content` as `expected` and points `reference` at it: for a
+    /// manifest, one change (under `AutoSave::Always`, one `index.json` write where a push and
+    /// a tag make two). Content already stored is tagged. On an error saving `index.json` the
+    /// tag is taken back (the pushed content stays, recorded, as after a push).
+    ///
+    /// Errors: those of [`Store::push`] but `AlreadyExists`, and those of [`Store::tag`].
+    async fn push_reference(
+        &self,
+        expected: &Descriptor,
+        content: BoxReader,
+        reference: &str,
+    ) -> Result<()> {
+        reference::require_reference("tag", reference)?;
+        let digest = descriptor::validate(expected)?;
+        reference::check_tag(reference, &digest)?;
+        let pushed = self
+            .core
+            .push(
+                expected,
+                Content::Reader(content),
+                Check::Hash,
+                Some(reference),
+            )
+            .await;
+        match pushed {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => self.tag(expected, reference).await,
+            other => other,
+        }
     }
 }
 
