@@ -110,7 +110,7 @@ pub trait ReferencePusher: Send + Sync {
     /// like [`Tagger::tag`]. Content already stored is tagged.
     ///
     /// Errors: those of [`Pusher::push`] but `AlreadyExists`, and those of [`Tagger::tag`]; on
-    /// an error the reference is left as it was.
+    /// an error `reference` is left as it was.
     async fn push_reference(
         &self,
         expected: &Descriptor,
