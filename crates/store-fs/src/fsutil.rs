@@ -36,6 +36,18 @@ where
         .map_err(|e| Error::io("a blocking file operation", io::Error::other(e)))?
 }
 
+/// Runs `f` on this thread when it is a worker of a multi-threaded tokio runtime, through
+/// [`tokio::task::block_in_place`]: the worker's other tasks move to another thread while `f`
+/// blocks, and this task goes on without waiting to be woken by a blocking-pool thread (two
+/// thread switches, which cost more than a write of a few hundred KiB to the page cache).
+/// Returns `None`, without running `f`, anywhere else (a current-thread runtime, where
+/// `block_in_place` is not allowed, or no runtime): the caller then uses [`spawn_blocking`].
+pub(crate) fn block_here<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let on_workers = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    on_workers.then(|| tokio::task::block_in_place(f))
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other writer (in this or another process) will pick: pid, time and a counter.

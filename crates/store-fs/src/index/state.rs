@@ -617,27 +617,40 @@ impl IndexState {
                 .filter(move |e| e.untagged == untagged)
                 .map(|e| &e.json)
         });
-        encode_entries(&top, ordered)
+        let mut out = Vec::new();
+        encode_entries(&top, ordered, &mut out);
+        out
     }
 
     /// The bytes of `index.json` for the entries held now (see [`IndexState::encode`]), without
     /// copying them first.
     pub(crate) fn encode_current(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_current_into(&mut out);
+        out
+    }
+
+    /// [`IndexState::encode_current`] into `out`, cleared first: a buffer kept from one write to
+    /// the next has its pages mapped already, where a fresh one of a large index is a new
+    /// mapping to fault in page by page.
+    pub(crate) fn encode_current_into(&self, out: &mut Vec<u8>) {
         let table = self.read();
-        encode_entries(&table.top, table.written().map(|(_, json, _)| json))
+        encode_entries(&table.top, table.written().map(|(_, json, _)| json), out);
     }
 }
 
-/// See [`IndexState::encode`]; `entries` in the order written.
+/// See [`IndexState::encode`]; `entries` in the order written, into `out` (cleared first).
 fn encode_entries<'a>(
     top: &Map<String, Value>,
     entries: impl Iterator<Item = &'a Bytes> + Clone,
-) -> Vec<u8> {
+    out: &mut Vec<u8>,
+) {
     let top = codec::encode_index(top, Vec::new());
     // `top` ends with `"manifests":[]}`; the entries go between the brackets.
     let head = top.len().saturating_sub(2);
     let size: usize = entries.clone().map(|json| json.len() + 1).sum();
-    let mut out = Vec::with_capacity(top.len() + size);
+    out.clear();
+    out.reserve(top.len() + size);
     out.extend_from_slice(&top[..head]);
     for (n, json) in entries.enumerate() {
         if n > 0 {
@@ -646,7 +659,6 @@ fn encode_entries<'a>(
         out.extend_from_slice(json);
     }
     out.extend_from_slice(&top[head..]);
-    out
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ struct DiskView {
     bytes: Bytes,
     /// The file we last wrote, kept open, and its identity just after it became `index.json`.
     written: Option<(File, Identity)>,
+    /// The buffer of the write before the last one, to encode the next write into.
+    spare: Vec<u8>,
 }
 
 impl DiskView {
@@ -115,6 +117,7 @@ impl IndexFile {
             base: None,
             bytes,
             written: None,
+            spare: Vec::new(),
         };
     }
 
@@ -197,10 +200,12 @@ impl IndexFile {
             }
         }
         index.set_top(doc.top);
+        let spare = std::mem::take(&mut disk.spare);
         *disk = DiskView {
             base: Some(theirs),
             bytes,
             written: None,
+            spare,
         };
         Ok(learnt)
     }
@@ -222,10 +227,12 @@ impl IndexFile {
     /// Errors: `SizeExceedsLimit` when the bytes would exceed [`super::codec::MAX_INDEX_JSON_SIZE`]; `Io`
     /// (the previous `index.json` stays intact in both cases).
     pub(crate) fn write_locked(&self, _lock: &IndexLock, index: &IndexState) -> Result<()> {
-        let bytes = index.encode_current();
-        check_index_size(&self.path, bytes.len() as u64)?;
         let mut disk = self.view();
+        let mut bytes = std::mem::take(&mut disk.spare);
+        index.encode_current_into(&mut bytes);
+        check_index_size(&self.path, bytes.len() as u64)?;
         if *bytes == *disk.bytes {
+            disk.spare = bytes;
             return Ok(());
         }
         let file = fsutil::atomic_write(self.layout.root_fd(), INDEX_FILE, &bytes, self.durable)
@@ -238,10 +245,16 @@ impl IndexFile {
             &mut *disk,
             DiskView {
                 base: None,
-                bytes: bytes.into(),
+                bytes: Bytes::from(bytes),
                 written,
+                spare: Vec::new(),
             },
         );
+        // The bytes written before are ours alone unless entries read from them still hold
+        // slices (after a load): then they stay with those entries.
+        if let Ok(old) = before.bytes.try_into_mut() {
+            disk.spare = old.into();
+        }
         // The file we wrote before is unlinked now: its close frees it, off this thread.
         if let Some((file, _)) = before.written {
             fsutil::close_later(file);

@@ -3,7 +3,7 @@
 //! and every store operation share one [`Contents`].
 
 use crate::blob::{self, Blobs};
-use crate::fsutil::spawn_blocking;
+use crate::fsutil::{self, spawn_blocking};
 use crate::index::codec::{IndexDocument, PlainRoots};
 use crate::index::state::IndexState;
 use crate::index::sync::IndexFile;
@@ -190,6 +190,23 @@ impl Contents {
                 let learnt = file.absorb_locked(&lock, &self.index)?;
                 file.write_locked(&lock, &self.index)?;
                 drop(lock);
+                self.learn_all(&learnt).await;
+                return Ok(());
+            }
+        }
+        if !file.is_durable() {
+            // A larger index, still without fsyncs: written from this task, the runtime's other
+            // tasks moving to another worker meanwhile (see `fsutil::block_here`), unless another
+            // process holds the lock (then the wait is the blocking pool's).
+            let written = fsutil::block_here(|| -> Result<Option<Vec<Descriptor>>> {
+                let Some(lock) = file.try_lock()? else {
+                    return Ok(None);
+                };
+                let learnt = file.absorb_locked(&lock, &self.index)?;
+                file.write_locked(&lock, &self.index)?;
+                Ok(Some(learnt))
+            });
+            if let Some(learnt) = written.transpose()?.flatten() {
                 self.learn_all(&learnt).await;
                 return Ok(());
             }
