@@ -136,8 +136,9 @@ struct Attempt {
 /// The autosave engine: records changes to a [`Flush`] target and decides when to flush it,
 /// according to an [`AutoSave`] policy.
 ///
-/// It owns one background tokio task that calls [`Flush::flush`] (never two at once). Changes
-/// recorded while a flush runs are written together by the next flush: that is the group commit.
+/// A caller awaiting a [`Saved`] while no flush runs calls [`Flush::flush`] itself; one
+/// background tokio task makes the other flushes; never two run at once. Changes recorded while
+/// a flush runs are written together by the next flush: that is the group commit.
 ///
 /// The caller must apply each change to the state that `F` flushes *before* calling
 /// [`changed`](Self::changed).

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 /// Something whose pending changes can be written out, e.g. an in-memory index written to
 /// `index.json`.
 ///
-/// The engine calls [`flush`](Flush::flush) from one background task, never concurrently with
-/// itself. The contract that makes group commit correct: the caller applies each change to its
+/// The engine calls [`flush`](Flush::flush) from its background task or from the task of a
+/// caller awaiting a save, never two calls at once. The contract that makes group commit correct: the caller applies each change to its
 /// in-memory state *before* telling the engine about it with
 /// [`AutoSaver::changed`](crate::AutoSaver::changed). The engine reads its change counter just
 /// before calling `flush`, so a flush that snapshots the state when it starts covers every change

@@ -12,10 +12,14 @@
 //!   [`AutoSaver::close`].
 //! - [`AutoSave::Debounce`]`(d)`: flushed at most `d` after the first unsaved change.
 //!
-//! Every change bumps a version counter. One background task runs the loop: wait until a flush
-//! is due → read the current version `v` → [`Flush::flush`] → on success publish
-//! `durable = v` and wake every waiter at or below `v`; on failure hand the error (shared, as an
-//! `Arc`) to the waiters of that attempt and stay dirty so a later flush retries.
+//! Every change bumps a version counter. A flush reads the current version `v`, calls
+//! [`Flush::flush`], and on success publishes `durable = v` and wakes every waiter at or below
+//! `v`; on failure it hands the error (shared, as an `Arc`) to the waiters of that attempt and
+//! stays dirty so a later flush retries. One flush at most is in flight, run by whoever needs it
+//! first: a caller awaiting its [`Saved`] while no flush runs makes the flush itself, in its own
+//! task (no hand-off to another task and back); the background task makes the others (changes
+//! nobody awaits, the group that gathered while a flush ran, the `Debounce` deadline, the last
+//! flush of a dropped engine).
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
