@@ -515,16 +515,10 @@ impl<E> Drop for Lead<E> {
                 },
             }
         };
-        // No runtime to finish it on, or it was dropped again (the runtime is shutting down).
+        // No runtime to finish it on, or it was dropped again (the runtime is shutting down):
+        // nothing can tell what it wrote, so the engine stops as when its task is gone.
         drop(flush);
-        let waiters = {
-            let mut st = self.shared.lock();
-            st.stopped = true;
-            st.flushing = false;
-            std::mem::take(&mut st.waiters)
-        };
-        drop(waiters);
-        self.shared.wake.notify_one();
+        self.shared.stop();
     }
 }
 
