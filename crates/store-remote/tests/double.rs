@@ -654,3 +654,41 @@ async fn resolving_a_blob_digest_is_not_found_without_retries() {
     assert_ne!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("500"), "{err}");
 }
+
+/// A copy into a registry pushes its root under the tag: one `PUT` that stores and tags it
+/// (oras-go's `ReferencePusher`), where a push by digest and a tag made four requests (`HEAD`,
+/// `PUT` by digest, `GET`, `PUT` by tag). Counting requests is what the double is for here:
+/// no installable registry reports them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_pushes_its_root_under_the_tag_in_one_put() {
+    let double = double();
+    let src = repo_on(&double, test_options(), "src/app");
+    let dst = repo_on(&double, test_options(), "dst/app");
+    let manifest = push_small_image(&src, "copied").await;
+    src.tag(&manifest, "v1").await.unwrap();
+    double.clear_requests();
+    store_core::copy::copy(
+        &src,
+        "v1",
+        &dst,
+        "v2",
+        &store_core::copy::CopyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let puts: Vec<String> = double
+        .requests_matching("PUT", "/dst/app/manifests/")
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(puts, ["/v2/dst/app/manifests/v2"], "{puts:?}");
+    assert!(
+        double
+            .requests_matching("GET", "/dst/app/manifests/")
+            .is_empty(),
+        "the tag fetched the manifest back"
+    );
+    assert_eq!(dst.resolve("v2").await.unwrap().digest(), manifest.digest());
+    let fetched = fetch_all(&dst, &manifest).await.unwrap();
+    assert_eq!(fetched.len() as u64, manifest.size());
+}

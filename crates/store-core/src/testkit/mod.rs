@@ -47,8 +47,9 @@ pub use suite::{
     absurd_sizes_are_refused, concurrent_fetches, concurrent_pushes_of_one_blob,
     delete_removes_content, invalid_digests_are_refused, invalid_manifest_is_not_stored,
     mismatched_content_is_not_stored, predecessors_of_the_graph, push_fetch_round_trip,
-    push_twice_is_already_exists, resolve_tag_digest_and_blob, tag_errors,
-    tag_moves_between_manifests, tags_pagination, untag_errors_and_effects, ConformanceStore,
+    push_reference_stores_and_tags, push_twice_is_already_exists, resolve_tag_digest_and_blob,
+    tag_errors, tag_moves_between_manifests, tags_pagination, untag_errors_and_effects,
+    ConformanceStore,
 };
 
 use crate::content::{referrers, walk};
@@ -313,6 +314,7 @@ macro_rules! conformance_tests {
                 concurrent_pushes_of_one_blob,
                 concurrent_fetches,
                 delete_removes_content,
+                push_reference_stores_and_tags,
             ]
         );
     };

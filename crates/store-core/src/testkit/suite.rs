@@ -952,3 +952,84 @@ pub async fn delete_removes_content<S: ConformanceStore + ?Sized>(
         "a tag of a deleted manifest came back with the manifest",
     );
 }
+
+/// A store that pushes with references ([`crate::Tagger::as_reference_pusher`]): a manifest
+/// pushed with a tag is stored and tagged at once; content already stored is tagged; an empty
+/// or malformed tag, or another content's digest, is refused before anything is stored. A
+/// store without it has nothing to check here.
+pub async fn push_reference_stores_and_tags<S: ConformanceStore + ?Sized>(
+    store: &S,
+    capabilities: &Capabilities,
+) {
+    let Some(pusher) = store.as_reference_pusher() else {
+        return;
+    };
+    let image = small_image("pushed with a reference");
+    for blob in [&image.config, &image.layer] {
+        push_ok(store, blob, "a blob of the image").await;
+    }
+    let manifest = &image.manifest;
+    let push = |reference: &'static str| {
+        pusher.push_reference(
+            &manifest.desc,
+            crate::content::reader_from_bytes(manifest.data.clone()),
+            reference,
+        )
+    };
+    if let Err(err) = push("pushed").await {
+        panic!(
+            "push_reference({}, \"pushed\") failed: {err}",
+            manifest.digest()
+        );
+    }
+    assert_eq!(
+        resolve_ok(store, "pushed").await.digest(),
+        manifest.desc.digest(),
+        "the tag pushed with the manifest"
+    );
+    assert_content(store, &manifest.desc, &manifest.data).await;
+    if let Err(err) = push("again").await {
+        panic!("push_reference of stored content failed: {err}");
+    }
+    assert_eq!(
+        resolve_ok(store, "again").await.digest(),
+        manifest.desc.digest(),
+        "stored content pushed with a reference is tagged"
+    );
+
+    let other = small_image("refused with a bad reference");
+    for blob in [&other.config, &other.layer] {
+        push_ok(store, blob, "a blob of the second image").await;
+    }
+    let mut bad: Vec<(String, ErrorKind)> = capabilities
+        .tag_grammar
+        .bad_tags()
+        .into_iter()
+        .map(|tag| (tag, ErrorKind::InvalidReference))
+        .collect();
+    bad.push((String::new(), ErrorKind::MissingReference));
+    bad.push((
+        other.layer.digest().to_string(),
+        ErrorKind::InvalidReference,
+    ));
+    for (reference, kind) in bad {
+        expect_err(
+            pusher
+                .push_reference(
+                    &other.manifest.desc,
+                    crate::content::reader_from_bytes(other.manifest.data.clone()),
+                    &reference,
+                )
+                .await,
+            kind,
+            &format!("push_reference with {reference:?}"),
+        );
+    }
+    assert_absent(
+        store,
+        &other.manifest.desc,
+        "push_reference with bad references",
+    )
+    .await;
+    assert_eq!(tags_of(store, None).await, ["again", "pushed"]);
+}

@@ -7,10 +7,12 @@ use bytes::Bytes;
 use oci_spec::image::Descriptor;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
+use store_core::content::BoxReader;
 use store_core::descriptor::{media_type_str, validate};
 use store_core::digest::ValidDigest;
 use store_core::manifest::ManifestParts;
 use store_core::{Error, ErrorKind, Result};
+use tokio::io::AsyncReadExt;
 
 impl Repository {
     /// PUTs manifest `body` (already checked against `desc`) under `reference` (its digest or
@@ -43,15 +45,47 @@ impl Repository {
         Ok(header(&response, "oci-subject").is_some())
     }
 
-    /// Pushes a manifest whose whole body is `body`, keeping the referrers tag index of its
-    /// subject when the registry has no referrers API.
-    pub(crate) async fn push_manifest(&self, expected: &Descriptor, body: Bytes) -> Result<()> {
+    /// Reads the body of manifest `expected` from `content`, bounded by `max_metadata_bytes`
+    /// (one byte past its size, so that a longer body fails the check that follows).
+    ///
+    /// Errors: `InvalidDigest`, `SizeExceedsLimit`, the reader's errors.
+    pub(crate) async fn read_manifest_body(
+        &self,
+        expected: &Descriptor,
+        content: BoxReader,
+    ) -> Result<Bytes> {
+        let digest = validate(expected)?;
+        let limit = self.client.options().max_metadata_bytes;
+        if expected.size() > limit {
+            return Err(Error::SizeExceedsLimit {
+                what: digest.to_string(),
+                size: expected.size(),
+                limit,
+            });
+        }
+        let mut body = Vec::with_capacity(expected.size() as usize);
+        content
+            .take(expected.size() + 1)
+            .read_to_end(&mut body)
+            .await
+            .map_err(|e| store_core::error_from_io(e, format!("reading {digest} to push")))?;
+        Ok(body.into())
+    }
+
+    /// Pushes a manifest whose whole body is `body`, by digest or under `tag`, keeping the
+    /// referrers tag index of its subject when the registry has no referrers API.
+    pub(crate) async fn push_manifest(
+        &self,
+        expected: &Descriptor,
+        body: Bytes,
+        tag: Option<&str>,
+    ) -> Result<()> {
         let digest = validate(expected)?;
         check_bytes(&body, expected.size(), &digest)?;
         let media_type = media_type_str(expected.media_type()).to_string();
         let parts = ManifestParts::parse(digest.as_str(), &media_type, &body)?;
         let handled = self
-            .put_manifest(expected, &digest, body, digest.as_str())
+            .put_manifest(expected, &digest, body, tag.unwrap_or(digest.as_str()))
             .await?;
         if let Some(subject) = parts.subject {
             if handled {
@@ -79,8 +113,32 @@ impl Repository {
     }
 
     pub(crate) async fn tag_impl(&self, desc: &Descriptor, reference: &str) -> Result<()> {
-        store_core::reference::require_reference("tag", reference)?;
         let digest = validate(desc)?;
+        let Some(wanted) = self.tag_target(desc, &digest, reference)? else {
+            // Tagging by its own digest: the manifest must be there.
+            return if self.exists_impl(desc).await? {
+                Ok(())
+            } else {
+                Err(Error::not_found(&digest))
+            };
+        };
+        let body = self.fetch_manifest_bytes(desc, &digest).await?;
+        self.put_manifest(desc, &digest, body, &wanted).await?;
+        Ok(())
+    }
+
+    /// The tag `reference` sets on `desc` (whose digest is `digest`) in this repository, or
+    /// `None` when it is `desc`'s own digest (nothing to set). Makes no request.
+    ///
+    /// Errors: `MissingReference`, `InvalidReference` (malformed, another repository, another
+    /// content's digest), `Unsupported` for content that is not a manifest.
+    pub(crate) fn tag_target(
+        &self,
+        desc: &Descriptor,
+        digest: &ValidDigest,
+        reference: &str,
+    ) -> Result<Option<String>> {
+        store_core::reference::require_reference("tag", reference)?;
         let wanted = match self.reference_in_repo(reference) {
             // A digest the registry cannot address names nothing to resolve, but as the name
             // to set it is no tag either.
@@ -99,12 +157,7 @@ impl Repository {
                     reason: format!("a digest reference must be the content's own digest {digest}"),
                 });
             }
-            // Tagging by its own digest: the manifest must be there.
-            return if self.exists_impl(desc).await? {
-                Ok(())
-            } else {
-                Err(Error::not_found(&digest))
-            };
+            return Ok(None);
         }
         if !is_manifest_desc(desc) {
             return Err(Error::unsupported(format!(
@@ -113,9 +166,7 @@ impl Repository {
                 media_type_str(desc.media_type())
             )));
         }
-        let body = self.fetch_manifest_bytes(desc, &digest).await?;
-        self.put_manifest(desc, &digest, body, &wanted).await?;
-        Ok(())
+        Ok(Some(wanted))
     }
 
     pub(crate) async fn delete_impl(&self, target: &Descriptor) -> Result<()> {

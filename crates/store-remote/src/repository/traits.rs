@@ -6,10 +6,9 @@ use async_trait::async_trait;
 use oci_spec::image::Descriptor;
 use store_core::content::{BoxReader, Fetched, FetchedBody};
 use store_core::{
-    Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, Resolver, Result,
-    SharedDescriptor, TagLister, Tagger, Untagger,
+    Deleter, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage, ReferencePusher, Resolver,
+    Result, SharedDescriptor, TagLister, Tagger, Untagger,
 };
-use tokio::io::AsyncReadExt;
 
 #[async_trait]
 impl Fetcher for Repository {
@@ -43,22 +42,8 @@ impl Pusher for Repository {
             return Err(store_core::Error::already_exists(expected.digest()));
         }
         if is_manifest_desc(expected) {
-            let digest = store_core::descriptor::validate(expected)?;
-            let limit = self.client.options().max_metadata_bytes;
-            if expected.size() > limit {
-                return Err(store_core::Error::SizeExceedsLimit {
-                    what: digest.to_string(),
-                    size: expected.size(),
-                    limit,
-                });
-            }
-            let mut body = Vec::with_capacity(expected.size() as usize);
-            content
-                .take(expected.size() + 1)
-                .read_to_end(&mut body)
-                .await
-                .map_err(|e| store_core::error_from_io(e, format!("reading {digest} to push")))?;
-            return self.push_manifest(expected, body.into()).await;
+            let body = self.read_manifest_body(expected, content).await?;
+            return self.push_manifest(expected, body, None).await;
         }
         self.push_blob(expected, content).await
     }
@@ -95,6 +80,37 @@ impl Tagger for Repository {
     /// PUTs the manifest's bytes under the tag.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         self.tag_impl(desc, reference).await
+    }
+
+    fn as_reference_pusher(&self) -> Option<&dyn ReferencePusher> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ReferencePusher for Repository {
+    /// PUTs the manifest under the tag: stored and tagged in one request, where a push and a
+    /// tag make four (`HEAD`, `PUT` by digest, `GET`, `PUT` by tag). The bytes are sent even
+    /// when the registry has the manifest already (the `PUT` is what tags it). A digest
+    /// reference (the manifest's own) is a plain push.
+    ///
+    /// Errors: those of [`Repository::push`] but `AlreadyExists`, and those of
+    /// [`Repository::tag`], checked before anything is read or sent.
+    async fn push_reference(
+        &self,
+        expected: &Descriptor,
+        content: BoxReader,
+        reference: &str,
+    ) -> Result<()> {
+        let digest = store_core::descriptor::validate(expected)?;
+        let Some(tag) = self.tag_target(expected, &digest, reference)? else {
+            return match Pusher::push(self, expected, content).await {
+                Err(e) if e.kind() == store_core::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            };
+        };
+        let body = self.read_manifest_body(expected, content).await?;
+        self.push_manifest(expected, body, Some(&tag)).await
     }
 }
 
