@@ -20,8 +20,9 @@ use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
 use store_core::manifest::parse_successors;
 use store_core::{
-    error_from_io, reference, Deleter, Error, Fetcher, PredecessorFinder, Pusher, ReadOnlyStorage,
-    Resolver, Result, SharedDescriptor, TagLister, Tagger, Untagger,
+    error_from_io, reference, Deleter, Error, ErrorKind, Fetcher, PredecessorFinder, Pusher,
+    ReadOnlyStorage, ReferencePusher, Resolver, Result, SharedDescriptor, TagLister, Tagger,
+    Untagger,
 };
 use store_fs::index_model::{IndexModel, TagUndo};
 use store_fs::{FsckReport, GcReport};
@@ -210,7 +211,14 @@ impl StoreCore {
         saved(self.saver.changed().await)
     }
 
-    async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
+    /// Pushes `content` as `expected`; with a `reference`, a manifest is tagged in the same
+    /// change (one save) and other content is tagged after it is stored.
+    async fn push(
+        &self,
+        expected: &Descriptor,
+        content: BoxReader,
+        reference: Option<&str>,
+    ) -> Result<()> {
         let contents = &self.contents;
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
@@ -244,27 +252,44 @@ impl StoreCore {
                 None
             };
             contents.blobs.put_whole(&digest, body.into()).await?;
-            self.record(expected, successors).await
+            self.record(expected, successors, reference).await
         } else {
             contents
                 .blobs
                 .put_stream(&digest, expected.size(), content)
                 .await?;
-            self.record(expected, None).await
+            self.record(expected, None, reference).await
         }
     }
 
-    async fn record(&self, desc: &Descriptor, successors: Option<Vec<Descriptor>>) -> Result<()> {
+    /// Makes stored content known: a manifest (with its `successors`) gets an `index.json`
+    /// entry, tagged `reference` in the same change when given; other content is tagged by a
+    /// change of its own.
+    async fn record(
+        &self,
+        desc: &Descriptor,
+        successors: Option<Vec<Descriptor>>,
+        reference: Option<&str>,
+    ) -> Result<()> {
         let contents = &self.contents;
         match successors {
             Some(successors) => {
                 contents.graph.insert(desc, successors);
                 contents.model.tag_digest(desc);
-                self.index_changed().await
+                match reference {
+                    Some(reference) => {
+                        let undo = contents.model.tag(desc, reference);
+                        self.changed_or_undo(undo).await
+                    }
+                    None => self.index_changed().await,
+                }
             }
             None => {
                 contents.graph.insert(desc, Vec::new());
-                Ok(())
+                match reference {
+                    Some(reference) => self.tag(desc, reference).await,
+                    None => Ok(()),
+                }
             }
         }
     }
@@ -382,7 +407,35 @@ impl ReadOnlyStorage for Store {
 impl Pusher for Store {
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         let _gate = self.core.gate.read().await;
-        self.core.push(expected, content).await
+        self.core.push(expected, content, None).await
+    }
+}
+
+#[async_trait]
+impl ReferencePusher for Store {
+    /// Stores `content` as `expected` and points `reference` at it: for a manifest one change
+    /// (one compare-and-swap of `index.json` under `AutoSave::Always` where a push and a tag
+    /// make two). Content already stored is tagged. On an error saving `index.json` the tag is
+    /// taken back (the pushed content stays, recorded, as after a push).
+    ///
+    /// Errors: those of `push` but `AlreadyExists`, and those of `tag`, the reference checked
+    /// before anything is read or stored.
+    async fn push_reference(
+        &self,
+        expected: &Descriptor,
+        content: BoxReader,
+        reference: &str,
+    ) -> Result<()> {
+        reference::require_reference("tag", reference)?;
+        let digest = descriptor::validate(expected)?;
+        reference::check_tag(reference, &digest)?;
+        let _gate = self.core.gate.read().await;
+        match self.core.push(expected, content, Some(reference)).await {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                self.core.tag(expected, reference).await
+            }
+            other => other,
+        }
     }
 }
 
@@ -405,6 +458,10 @@ impl Tagger for Store {
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let _gate = self.core.gate.read().await;
         self.core.tag(desc, reference).await
+    }
+
+    fn as_reference_pusher(&self) -> Option<&dyn ReferencePusher> {
+        Some(self)
     }
 }
 

@@ -146,3 +146,30 @@ async fn delete_saves_the_index_before_removing_under_every_policy() {
         store.close().await.expect("close");
     }
 }
+
+/// `copy` pushes its root with its tag (`ReferencePusher`): one `index.json` write per copy
+/// into the bucket where a push and a tag made two.
+#[tokio::test]
+async fn a_copy_into_the_bucket_writes_its_index_once() {
+    let source = store_core::memory::MemoryStore::new();
+    let graph = GraphFixture::new();
+    graph.push_to(&source).await.expect("push");
+    source
+        .tag(&graph.get("manifest1").desc, "v1")
+        .await
+        .expect("tag");
+    let bucket: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let store = Store::open(Arc::clone(&bucket), "p").await.expect("open");
+    let before = store.index_writes();
+    store_core::copy::copy(
+        &source,
+        "v1",
+        &store,
+        "copied",
+        &store_core::copy::CopyOptions::default(),
+    )
+    .await
+    .expect("copy");
+    assert_eq!(store.index_writes(), before + 1);
+    assert_eq!(tags_seen(&bucket).await, vec!["copied".to_string()]);
+}
