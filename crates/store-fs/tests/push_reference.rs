@@ -113,3 +113,20 @@ async fn a_copy_into_a_layout_writes_its_index_once() {
     let reopened = Store::open(dir.path().join("dst")).await.unwrap();
     assert_eq!(reopened.tags(None).await.unwrap(), ["again", "copied"]);
 }
+
+#[tokio::test]
+async fn a_blob_pushed_with_a_reference_is_tagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let image = Image::new(4, b"a layer tagged on its own");
+    let (layer, bytes) = &image.layer;
+    store
+        .push_reference(layer, reader_from_bytes(bytes.clone()), "layer")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resolve("layer").await.unwrap().digest(),
+        layer.digest()
+    );
+    assert_eq!(store.tags(None).await.unwrap(), ["layer"]);
+}

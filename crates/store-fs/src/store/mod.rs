@@ -473,7 +473,11 @@ impl StoreCore {
             self.publish_and_record(ready, expected, None, false, None)
                 .await?;
             match reference {
-                Some(reference) => self.tag(expected, reference).await,
+                Some(reference) => {
+                    // Tagged as `Store::tag` does: under the shared gate.
+                    let _gate = self.gate.read().await;
+                    self.tag(expected, reference).await
+                }
                 None => Ok(()),
             }
         }
