@@ -418,7 +418,7 @@ impl ReferencePusher for Store {
     /// make two). Content already stored is tagged. On an error saving `index.json` the tag is
     /// taken back (the pushed content stays, recorded, as after a push).
     ///
-    /// Errors: those of `push` but `AlreadyExists`, and those of `tag`, the reference checked
+    /// Errors: those of `push` but `AlreadyExists`, and those of `tag`, `reference` checked
     /// before anything is read or stored.
     async fn push_reference(
         &self,
