@@ -230,9 +230,7 @@ impl Tagger for MemoryStore {
     /// [`reference::validate_tag`], or a digest other than `desc`'s), `NotFound` (content
     /// absent), `Mismatch` (the stored content's size differs from `desc.size()`).
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
-        reference::require_reference("tag", reference)?;
-        let digest = descriptor::validate(desc)?;
-        reference::check_tag(reference, &digest)?;
+        let digest = reference::check_tagging(desc, reference)?;
         let _gate = self.shared_gate();
         let Some(stored) = self.blob_size(digest.as_str()) else {
             return Err(Error::not_found(&digest));

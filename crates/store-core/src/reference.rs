@@ -56,6 +56,19 @@ pub fn check_tag(reference: &str, digest: &ValidDigest) -> Result<()> {
     Ok(())
 }
 
+/// Checks a request to point `reference` at `desc`, in the order every store answers it: an
+/// empty reference first, then the descriptor, then the tag against its digest (see
+/// [`check_tag`]). Returns the descriptor's digest.
+///
+/// Errors: [`Error::MissingReference`], those of [`crate::descriptor::validate`],
+/// [`Error::InvalidReference`].
+pub fn check_tagging(desc: &oci_spec::image::Descriptor, reference: &str) -> Result<ValidDigest> {
+    require_reference("tag", reference)?;
+    let digest = crate::descriptor::validate(desc)?;
+    check_tag(reference, &digest)?;
+    Ok(digest)
+}
+
 /// Why `reference` does not match the grammar, or `None` when it does. Never called with "".
 fn grammar_error(reference: &str) -> Option<String> {
     for (number, component) in reference.split('/').enumerate() {

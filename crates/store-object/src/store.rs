@@ -295,10 +295,8 @@ impl StoreCore {
     }
 
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
-        reference::require_reference("tag", reference)?;
+        let digest = reference::check_tagging(desc, reference)?;
         let contents = &self.contents;
-        let digest = descriptor::validate(desc)?;
-        reference::check_tag(reference, &digest)?;
         let Some(size) = contents.blobs.stat(&digest).await? else {
             return Err(Error::not_found(format!(
                 "{} ({})",
@@ -426,9 +424,7 @@ impl ReferencePusher for Store {
         content: BoxReader,
         reference: &str,
     ) -> Result<()> {
-        reference::require_reference("tag", reference)?;
-        let digest = descriptor::validate(expected)?;
-        reference::check_tag(reference, &digest)?;
+        reference::check_tagging(expected, reference)?;
         let _gate = self.core.gate.read().await;
         match self.core.push(expected, content, Some(reference)).await {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {

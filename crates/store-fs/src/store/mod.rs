@@ -525,10 +525,8 @@ impl StoreCore {
 
     /// Tags `desc` as `reference`; the caller holds the gate.
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
-        reference::require_reference("tag", reference)?;
+        let digest = reference::check_tagging(desc, reference)?;
         let contents = &self.contents;
-        let digest = descriptor::validate(desc)?;
-        reference::check_tag(reference, &digest)?;
         let Some(size) = contents.stat(&digest)? else {
             return Err(Error::not_found(format!(
                 "{} ({})",
@@ -797,9 +795,7 @@ impl ReferencePusher for Store {
         content: BoxReader,
         reference: &str,
     ) -> Result<()> {
-        reference::require_reference("tag", reference)?;
-        let digest = descriptor::validate(expected)?;
-        reference::check_tag(reference, &digest)?;
+        reference::check_tagging(expected, reference)?;
         let pushed = self
             .core
             .push(

@@ -71,6 +71,22 @@ impl Repository {
         Ok(FetchedBody::Reader(Box::pin(reader)))
     }
 
+    /// Refuses manifest `digest` of `size` bytes above `max_metadata_bytes`, before any of it
+    /// is read.
+    ///
+    /// Errors: `SizeExceedsLimit`.
+    pub(crate) fn refuse_oversized_manifest(&self, digest: &ValidDigest, size: u64) -> Result<()> {
+        let limit = self.client.options().max_metadata_bytes;
+        if size > limit {
+            return Err(Error::SizeExceedsLimit {
+                what: digest.to_string(),
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     /// The manifest `target`, read whole (at most `max_metadata_bytes`), checked against its
     /// size, digest and media type.
     pub(crate) async fn fetch_manifest_bytes(
@@ -78,14 +94,7 @@ impl Repository {
         target: &Descriptor,
         digest: &ValidDigest,
     ) -> Result<bytes::Bytes> {
-        let limit = self.client.options().max_metadata_bytes;
-        if target.size() > limit {
-            return Err(Error::SizeExceedsLimit {
-                what: digest.to_string(),
-                size: target.size(),
-                limit,
-            });
-        }
+        self.refuse_oversized_manifest(digest, target.size())?;
         let url = self.url(&format!("manifests/{digest}"))?;
         let expected_type = media_type_str(target.media_type()).to_string();
         let call = self
@@ -100,6 +109,7 @@ impl Repository {
                 ));
             }
         }
+        let limit = self.client.options().max_metadata_bytes;
         let body = read_bounded(response, limit, &Method::GET, &url).await?;
         check_bytes(&body, target.size(), digest)?;
         Ok(body)

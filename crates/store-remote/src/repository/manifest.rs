@@ -55,14 +55,7 @@ impl Repository {
         content: BoxReader,
     ) -> Result<Bytes> {
         let digest = validate(expected)?;
-        let limit = self.client.options().max_metadata_bytes;
-        if expected.size() > limit {
-            return Err(Error::SizeExceedsLimit {
-                what: digest.to_string(),
-                size: expected.size(),
-                limit,
-            });
-        }
+        self.refuse_oversized_manifest(&digest, expected.size())?;
         let mut body = Vec::with_capacity(expected.size() as usize);
         content
             .take(expected.size() + 1)
