@@ -13,11 +13,12 @@
 use super::codec::{self, descriptor_json, with_ref_name, IndexDocument};
 use super::held::Held;
 use bytes::Bytes;
+use compact_str::CompactString;
 use oci_spec::image::Descriptor;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use store_core::SharedDescriptor;
 
 /// The hasher of the digest map: foldhash, several times faster than SipHash on digests.
@@ -154,6 +155,34 @@ struct Tagged {
     text: Option<Box<Bytes>>,
 }
 
+/// A tag's slot in the hash index. A resolve is bound by memory latency, not instructions, so
+/// the slot holds what it reads: the tag itself, inline up to 24 bytes (no string behind a
+/// pointer to compare), and the descriptor the tag resolves to once built (no [`Held`] to visit
+/// on the way to it).
+#[derive(Debug)]
+struct TagSlot {
+    held: Arc<Held>,
+    resolved: OnceLock<SharedDescriptor>,
+}
+
+impl TagSlot {
+    fn new(held: Arc<Held>) -> TagSlot {
+        TagSlot {
+            held,
+            resolved: OnceLock::new(),
+        }
+    }
+
+    /// What a resolve of the tag gives (see [`Held::resolved`] for `None`).
+    fn resolved(&self) -> Option<SharedDescriptor> {
+        if let Some(desc) = self.resolved.get() {
+            return Some(desc.clone());
+        }
+        let desc = self.held.resolved(false)?;
+        Some(self.resolved.get_or_init(|| desc).clone())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Table {
     /// Every digest a reference points at.
@@ -162,8 +191,8 @@ struct Table {
     /// in.
     tags: BTreeMap<Arc<str>, Tagged>,
     /// The same tags by hash: a lookup in the ordered map compares a dozen keys, each behind a
-    /// pointer, where this makes one probe. Its keys are the ordered map's, shared.
-    tag_index: HashMap<Arc<str>, Arc<Held>, Hasher>,
+    /// pointer, where this makes one probe into slots that hold everything a resolve reads.
+    tag_index: HashMap<CompactString, TagSlot, Hasher>,
     /// The digest entries written untagged (no tag points at their digest), ascending: the order
     /// they are written in; each with its JSON when it is not the held JSON as read.
     untagged: BTreeMap<Arc<str>, Option<Bytes>>,
@@ -227,7 +256,7 @@ impl Table {
         {
             return Some(held);
         }
-        self.tag_index.get(reference)
+        self.tag_index.get(reference).map(|slot| &slot.held)
     }
 
     /// `digest` as the digest map holds it, or `fallback`.
@@ -264,7 +293,8 @@ impl Table {
             .tags
             .insert(Arc::clone(&tag));
         let text = tag_text(&held, reference).map(Box::new);
-        self.tag_index.insert(Arc::clone(&tag), Arc::clone(&held));
+        self.tag_index
+            .insert(CompactString::from(&*tag), TagSlot::new(Arc::clone(&held)));
         self.tags.insert(tag, Tagged { held, text });
         if refresh {
             if let Some(previous) = previous.as_ref().filter(|p| *p.digest() != digest) {
@@ -352,6 +382,10 @@ impl IndexState {
     /// entry gives its plain descriptor (media type, digest, size).
     pub(crate) fn resolve(&self, reference: &str) -> Option<SharedDescriptor> {
         let table = self.read();
+        if !reference.contains(':') {
+            // A tag (every digest has a colon): its slot holds all a resolve reads.
+            return table.tag_index.get(reference)?.resolved();
+        }
         let held = table.get(reference)?;
         held.resolved(**held.digest() == *reference)
     }
@@ -673,6 +707,31 @@ mod tests {
 
     fn decoded(state: &IndexState) -> Value {
         serde_json::from_slice(&state.encode(&state.entries())).unwrap()
+    }
+
+    #[test]
+    fn a_tag_resolves_from_its_slot_and_a_move_is_seen_at_once() {
+        let state = IndexState::default();
+        let (a, b) = (manifest(1), manifest(2));
+        // Short tags are held inline, long ones (past 24 bytes) on the heap, and a name with a
+        // colon (as tools that write a whole image reference do) goes by the digest map first.
+        let long = "a-tag-longer-than-twenty-four-bytes";
+        let colon = "example.com/app:1.0";
+        for tag in ["v1", long, colon] {
+            state.tag(a.clone(), tag);
+            let first = state.resolve(tag).unwrap();
+            assert_eq!(*first, a, "{tag}: the descriptor as tagged");
+            let second = state.resolve(tag).unwrap();
+            assert!(
+                Arc::ptr_eq(&first.into_arc(), &second.into_arc()),
+                "{tag}: the second lookup shares the descriptor the first built"
+            );
+            // Moving the tag replaces its slot: the descriptor kept for a is not given for b.
+            state.tag(b.clone(), tag);
+            assert_eq!(state.resolve(tag).unwrap().digest(), b.digest(), "{tag}");
+            state.untag(tag);
+            assert!(state.resolve(tag).is_none(), "{tag}");
+        }
     }
 
     #[test]
