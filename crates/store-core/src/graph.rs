@@ -151,6 +151,76 @@ impl GraphState {
         self.existing_key(digest)
             .unwrap_or_else(|| Arc::from(digest))
     }
+
+    /// Records `node` under `key` (see [`MemoryGraph::insert_keyed`]) with `successors`, which
+    /// name each digest once.
+    fn insert_keyed(
+        &mut self,
+        key: Option<Arc<str>>,
+        node: &Descriptor,
+        successors: Vec<Descriptor>,
+    ) {
+        let digest = node.digest().as_ref();
+        let key = match (self.existing_key(digest), key) {
+            (Some(existing), _) => existing,
+            (None, Some(key)) if *key == *digest => key,
+            (None, _) => Arc::from(digest),
+        };
+        let (desc, old) = match self.nodes.remove(&key) {
+            Some(record) => (record.desc, record.successors),
+            None => {
+                let plain = match is_plain(node) {
+                    true => self.media_type_id(node.media_type()),
+                    false => None,
+                };
+                let desc = if let Some(media_type) = plain {
+                    NodeDesc::Plain {
+                        media_type,
+                        size: node.size(),
+                        looked_up: OnceLock::new(),
+                    }
+                } else {
+                    let shared = self
+                        .predecessors
+                        .get(&key)
+                        .and_then(|parents| parents.listed_as.clone())
+                        .filter(|listed| **listed == *node)
+                        .unwrap_or_else(|| Arc::new(node.clone()));
+                    NodeDesc::Full(shared)
+                };
+                (desc, Box::default())
+            }
+        };
+        if !old.is_empty() {
+            let listed: HashSet<&str, Hasher> =
+                successors.iter().map(|s| s.digest().as_ref()).collect();
+            for child in old.iter() {
+                if !listed.contains(child.digest().as_ref()) {
+                    unlink(&mut self.predecessors, child.digest().as_ref(), &key);
+                }
+            }
+        }
+        let mut stored = Vec::with_capacity(successors.len());
+        for child in successors {
+            let child_key = self.key(child.digest().as_ref());
+            let parents = self.predecessors.entry(child_key).or_default();
+            let shared = match &parents.listed_as {
+                Some(listed) if **listed == child => Arc::clone(listed),
+                _ => {
+                    let listed = Arc::new(child);
+                    parents.listed_as = Some(Arc::clone(&listed));
+                    listed
+                }
+            };
+            parents.set.insert(Arc::clone(&key));
+            stored.push(shared);
+        }
+        let record = NodeRecord {
+            desc,
+            successors: stored.into_boxed_slice(),
+        };
+        self.nodes.insert(key, record);
+    }
 }
 
 /// A digest-keyed predecessor graph. All operations take a short internal lock, never held across
@@ -185,68 +255,8 @@ impl MemoryGraph {
     /// [`MemoryGraph::insert`], with the node's digest already made into a key (`None`: make
     /// one), so that the walk's set of visited digests and the graph share one string.
     fn insert_keyed(&self, key: Option<Arc<str>>, node: &Descriptor, successors: Vec<Descriptor>) {
-        let mut seen = HashSet::new();
-        let successors: Vec<Descriptor> = successors
-            .into_iter()
-            .filter(|s| seen.insert(s.digest().to_string()))
-            .collect();
-        let mut state = self.write();
-        let digest = node.digest().as_ref();
-        let key = match (state.existing_key(digest), key) {
-            (Some(existing), _) => existing,
-            (None, Some(key)) if *key == *digest => key,
-            (None, _) => Arc::from(digest),
-        };
-        let (desc, old) = match state.nodes.remove(&key) {
-            Some(record) => (record.desc, record.successors),
-            None => {
-                let plain = match is_plain(node) {
-                    true => state.media_type_id(node.media_type()),
-                    false => None,
-                };
-                let desc = if let Some(media_type) = plain {
-                    NodeDesc::Plain {
-                        media_type,
-                        size: node.size(),
-                        looked_up: OnceLock::new(),
-                    }
-                } else {
-                    let shared = state
-                        .predecessors
-                        .get(&key)
-                        .and_then(|parents| parents.listed_as.clone())
-                        .filter(|listed| **listed == *node)
-                        .unwrap_or_else(|| Arc::new(node.clone()));
-                    NodeDesc::Full(shared)
-                };
-                (desc, Box::default())
-            }
-        };
-        for child in old.iter() {
-            if !seen.contains(child.digest().as_ref()) {
-                unlink(&mut state.predecessors, child.digest().as_ref(), &key);
-            }
-        }
-        let mut stored = Vec::with_capacity(successors.len());
-        for child in successors {
-            let child_key = state.key(child.digest().as_ref());
-            let parents = state.predecessors.entry(child_key).or_default();
-            let shared = match &parents.listed_as {
-                Some(listed) if **listed == child => Arc::clone(listed),
-                _ => {
-                    let listed = Arc::new(child);
-                    parents.listed_as = Some(Arc::clone(&listed));
-                    listed
-                }
-            };
-            parents.set.insert(Arc::clone(&key));
-            stored.push(shared);
-        }
-        let record = NodeRecord {
-            desc,
-            successors: stored.into_boxed_slice(),
-        };
-        state.nodes.insert(key, record);
+        let successors = distinct_by_digest(successors);
+        self.write().insert_keyed(key, node, successors);
     }
 
     /// Fetches `node`'s successors through `fetcher` (for manifest media types) and records it.
@@ -542,6 +552,31 @@ fn take(
         .unwrap_or_else(|| Arc::from(digest));
     visited.insert(Arc::clone(&key));
     Some(key)
+}
+
+/// `successors` with each digest once, the first listing of it kept: a body may list one blob
+/// twice (the same layer in two places), the graph records one edge.
+fn distinct_by_digest(successors: Vec<Descriptor>) -> Vec<Descriptor> {
+    // A handful of children (an image's config and layers) are compared directly: hashing
+    // them into a set costs more than the few comparisons.
+    const DIRECT: usize = 16;
+    let repeats = if successors.len() <= DIRECT {
+        (1..successors.len()).any(|i| {
+            let digest = successors[i].digest();
+            successors[..i].iter().any(|s| s.digest() == digest)
+        })
+    } else {
+        let mut seen: HashSet<&str, Hasher> = HashSet::default();
+        !successors.iter().all(|s| seen.insert(s.digest().as_ref()))
+    };
+    if !repeats {
+        return successors;
+    }
+    let mut seen: HashSet<String, Hasher> = HashSet::default();
+    successors
+        .into_iter()
+        .filter(|s| seen.insert(s.digest().to_string()))
+        .collect()
 }
 
 /// Removes `parent` from `child`'s predecessor set; returns true when the set became empty (and

@@ -341,6 +341,20 @@ pub(crate) fn open_file_at(dir: BorrowedFd<'_>, name: impl AsRef<OsStr>) -> io::
     open_regular(dir, name.as_ref(), libc::O_RDONLY)
 }
 
+/// [`open_file_at`] without updating the file's access time when the file's owner allows it
+/// (`O_NOATIME`: the caller owns the file or may act as its owner): a read that is no use of
+/// the content, such as indexing at open, then writes no inode. Otherwise as [`open_file_at`].
+pub(crate) fn open_file_at_quietly(
+    dir: BorrowedFd<'_>,
+    name: impl AsRef<OsStr>,
+) -> io::Result<Opened> {
+    let name = name.as_ref();
+    match open_regular(dir, name, libc::O_RDONLY | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open_file_at(dir, name),
+        opened => opened,
+    }
+}
+
 /// Opens `name` in `dir` for reading and writing, creating it (mode 0644) when missing; like
 /// [`open_file_at`], never through a link and only when it is a regular file.
 pub(crate) fn open_or_create_at(

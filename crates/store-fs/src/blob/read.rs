@@ -16,24 +16,48 @@ use store_core::digest::{Algorithm, ValidDigest};
 use store_core::{error_from_io, Error, Result};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Opens the blob `digest` of `size` bytes for a verified read: a small one is read whole (on
-/// this thread up to [`INLINE_IO_LIMIT_BYTES`]), a big one streamed in large chunks from a
-/// blocking thread.
+/// Who reads a blob: the access time of its file records a caller's reads only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadFor {
+    /// A caller's fetch: the file system records the access as it is set to (a cache pruner
+    /// may go by it).
+    Caller,
+    /// The store's own reading (indexing the graph): no use of the content, so no access
+    /// time is written where the file's owner allows (see [`fsutil::open_file_at_quietly`]).
+    Store,
+}
+
+/// Opens the blob `digest` of `size` bytes for a caller's verified read: a small one is read
+/// whole (on this thread up to [`INLINE_IO_LIMIT_BYTES`]), a big one streamed in large chunks
+/// from a blocking thread.
 ///
 /// Errors: `NotFound`; `Mismatch` when the file's size differs from `size` (or, while reading,
 /// when the bytes differ from the digest); `InvalidLayout` when the path holds anything but a
 /// regular file (a symbolic link, directory, FIFO, socket or device: never followed, never
 /// read, and opening it never waits), or a layout directory is a link; `Io`.
 pub(crate) async fn open(blobs: &Blobs, digest: &ValidDigest, size: u64) -> Result<BoxReader> {
+    open_for(blobs, digest, size, ReadFor::Caller).await
+}
+
+/// [`open`] for `reader`.
+///
+/// Errors: those of [`open`].
+pub(crate) async fn open_for(
+    blobs: &Blobs,
+    digest: &ValidDigest,
+    size: u64,
+    reader: ReadFor,
+) -> Result<BoxReader> {
     let inner: Box<dyn AsyncRead + Send + Unpin> = if size <= INLINE_IO_LIMIT_BYTES {
         // A few syscalls on cached metadata: cheaper here than two thread switches. Opening
         // cannot wait (`O_NONBLOCK`), and only a regular file is read.
-        let bytes = read_small(blobs.layout(), digest, size)?;
+        let bytes = read_small(blobs.layout(), digest, size, reader)?;
         Box::new(io::Cursor::new(bytes))
     } else {
         let layout = blobs.layout().clone();
         let opened = digest.clone();
-        let (file, actual) = spawn_blocking(move || open_blob(&layout, &opened)).await?;
+        let (file, actual) =
+            spawn_blocking(move || open_blob_for(&layout, &opened, reader)).await?;
         check_size(digest, actual, size)?;
         if size <= IN_MEMORY_LIMIT_BYTES {
             let path = blobs.path(digest);
@@ -131,8 +155,13 @@ fn check_size(digest: &ValidDigest, actual: u64, size: u64) -> Result<()> {
 }
 
 /// Opens, checks the size of and reads a blob of `size` bytes (small: read whole). Blocking.
-fn read_small(layout: &Layout, digest: &ValidDigest, size: u64) -> Result<Vec<u8>> {
-    let (mut file, actual) = open_blob(layout, digest)?;
+fn read_small(
+    layout: &Layout,
+    digest: &ValidDigest,
+    size: u64,
+    reader: ReadFor,
+) -> Result<Vec<u8>> {
+    let (mut file, actual) = open_blob_for(layout, digest, reader)?;
     check_size(digest, actual, size)?;
     // Exactly the size fstat gave: one read, where `read_to_end` would add a size-hint fstat, a
     // seek and an end-of-file probe (a file cut short meanwhile is an error; the digest check
@@ -150,10 +179,21 @@ fn read_small(layout: &Layout, digest: &ValidDigest, size: u64) -> Result<Vec<u8
 /// Errors: `NotFound` (naming `digest`); `InvalidLayout` naming the path when it holds anything
 /// but a regular file, or naming a layout directory that is a link; `Io`.
 pub(crate) fn open_blob(layout: &Layout, digest: &ValidDigest) -> Result<(File, u64)> {
+    open_blob_for(layout, digest, ReadFor::Caller)
+}
+
+/// [`open_blob`] for `reader`.
+///
+/// Errors: those of [`open_blob`].
+fn open_blob_for(layout: &Layout, digest: &ValidDigest, reader: ReadFor) -> Result<(File, u64)> {
     let Some(dir) = layout.algorithm_dir(digest.algorithm(), Create::No)? else {
         return Err(Error::not_found(digest));
     };
-    match fsutil::open_file_at(dir, digest.hex()) {
+    let opened = match reader {
+        ReadFor::Caller => fsutil::open_file_at(dir, digest.hex()),
+        ReadFor::Store => fsutil::open_file_at_quietly(dir, digest.hex()),
+    };
+    match opened {
         Ok(Opened::File(file, len)) => Ok((file, len)),
         Ok(Opened::Not(kind)) => Err(layout::not_regular(&layout.blob_path(digest), kind)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::not_found(digest)),

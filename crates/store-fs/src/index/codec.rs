@@ -7,10 +7,12 @@
 
 use super::held::Held;
 use bytes::Bytes;
-use oci_spec::image::Descriptor;
+use oci_spec::image::{Descriptor, MediaType};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
@@ -307,6 +309,11 @@ fn slice_of(bytes: &Bytes, text: &str) -> Bytes {
 ///
 /// Errors: `InvalidLayout` naming the position and the digest it spells.
 fn loaded_entry(path: &Path, position: usize, raw: Bytes) -> Result<LoadedEntry> {
+    if let Some(held) = plain_entry(&raw) {
+        return Ok(LoadedEntry {
+            held: Arc::new(held),
+        });
+    }
     let desc: Descriptor = match serde_json::from_slice(&raw) {
         Ok(desc) => desc,
         Err(e) => {
@@ -326,6 +333,46 @@ fn loaded_entry(path: &Path, position: usize, raw: Bytes) -> Result<LoadedEntry>
     Ok(LoadedEntry {
         held: Arc::new(Held::new(desc, Some(raw))),
     })
+}
+
+/// An entry of nothing but media type, digest, size and at most a `ref.name` annotation, as
+/// nearly every entry is, read straight into its compact form: no oci-spec descriptor (its
+/// annotation map, its digest checked a second time) made to be taken apart again.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainEntry<'a> {
+    #[serde(rename = "mediaType", borrow)]
+    media_type: Cow<'a, str>,
+    #[serde(borrow)]
+    digest: Cow<'a, str>,
+    size: u64,
+    #[serde(default, borrow)]
+    annotations: Option<RefNameOnly<'a>>,
+}
+
+/// Annotations that are a `ref.name` alone.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefNameOnly<'a> {
+    #[serde(rename = "org.opencontainers.image.ref.name", borrow)]
+    name: Cow<'a, str>,
+}
+
+/// `raw` held compactly when it is a [`PlainEntry`] with a supported digest; `None` for
+/// anything else (more fields, other annotations, a bad digest, not JSON), which the full
+/// parse then takes, or refuses with its reason.
+fn plain_entry(raw: &Bytes) -> Option<Held> {
+    let entry: PlainEntry = serde_json::from_slice(raw).ok()?;
+    if !ValidDigest::is_valid(&entry.digest) {
+        return None;
+    }
+    Some(Held::from_parts(
+        MediaType::from(&*entry.media_type),
+        &entry.digest,
+        entry.size,
+        entry.annotations.as_ref().map(|a| &*a.name),
+        Some(raw.clone()),
+    ))
 }
 
 /// Encodes an `index.json` from its top-level fields and its entries: compact JSON, top-level
@@ -428,6 +475,55 @@ mod tests {
     use store_core::ErrorKind;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn plain_entries_are_read_straight_and_held_as_the_full_parse_holds_them() {
+        let plain = [
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D}","size":7}}"#
+            ),
+            format!(
+                r#"{{"digest":"{D}","size":7,"mediaType":"a/b","annotations":{{"{REF_NAME}":"v1"}}}}"#
+            ),
+            // Escapes are read, not borrowed; an empty name and a null map are kept as such.
+            format!(
+                r#"{{"mediaType":"a\/b","digest":"{D}","size":7,"annotations":{{"{REF_NAME}":"v\u0031"}}}}"#
+            ),
+            format!(
+                r#"{{"mediaType":"a/b","digest":"{D}","size":7,"annotations":{{"{REF_NAME}":""}}}}"#
+            ),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":7,"annotations":null}}"#),
+        ];
+        for text in &plain {
+            let raw = Bytes::from(text.clone());
+            let lean = plain_entry(&raw).unwrap_or_else(|| panic!("read straight: {text}"));
+            let full = Held::new(serde_json::from_slice(&raw).unwrap(), Some(raw.clone()));
+            assert_eq!(lean.descriptor(), full.descriptor(), "{text}");
+            assert_eq!(lean.has_ref_name(), full.has_ref_name(), "{text}");
+            assert_eq!(lean.tag_name(), full.tag_name(), "{text}");
+            assert_eq!(lean.without_ref_name(), full.without_ref_name(), "{text}");
+        }
+        // Anything more, or anything wrong, is left to the full parse (which keeps or refuses it).
+        let other = [
+            format!(
+                r#"{{"mediaType":"a/b","digest":"{D}","size":7,"annotations":{{"{REF_NAME}":"v1","x":"y"}}}}"#
+            ),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":7,"annotations":{{}}}}"#),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":7,"urls":["https://x"]}}"#),
+            format!(
+                r#"{{"mediaType":"a/b","digest":"{D}","size":7,"platform":{{"os":"linux","architecture":"amd64"}}}}"#
+            ),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":7,"artifactType":"c/d"}}"#),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":7,"x-unknown":1}}"#),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":7,"size":8}}"#),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":-1}}"#),
+            r#"{"mediaType":"a/b","digest":"sha256:ABC","size":7}"#.to_string(),
+            format!(r#"{{"digest":"{D}","size":7}}"#),
+        ];
+        for text in &other {
+            assert!(plain_entry(&Bytes::from(text.clone())).is_none(), "{text}");
+        }
+    }
 
     #[test]
     fn walks_share_the_roots_each_once() {

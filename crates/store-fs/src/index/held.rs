@@ -66,6 +66,25 @@ impl Held {
         }
     }
 
+    /// A descriptor of `media_type`, `digest` (checked by the caller), `size` and at most a
+    /// `ref.name` annotation: what [`Held::new`] makes of such a descriptor, without one.
+    pub(crate) fn from_parts(
+        media_type: MediaType,
+        digest: &str,
+        size: u64,
+        ref_name: Option<&str>,
+        raw: Option<Bytes>,
+    ) -> Held {
+        Held {
+            media_type,
+            digest: digest.into(),
+            looked_up: OnceLock::new(),
+            size,
+            extra: ref_name.map_or(Extra::None, |name| Extra::RefName(name.into())),
+            raw,
+        }
+    }
+
     /// The digest, shared.
     pub(crate) fn digest(&self) -> &Arc<str> {
         &self.digest

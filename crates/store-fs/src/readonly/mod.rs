@@ -3,6 +3,7 @@
 
 pub(crate) mod tar;
 
+use crate::blob::read::ReadFor;
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
 use crate::index::codec::{parse_index, IndexDocument, PlainRoots, MAX_INDEX_JSON_SIZE};
@@ -64,6 +65,23 @@ impl Fetcher for Source {
         match self {
             Source::Dir(blobs) => blob::read::open(blobs, &digest, target.size()).await,
             Source::Tar(tar) => tar.open(&digest, target.size()).await,
+        }
+    }
+}
+
+/// The source read to index the graph at open: no use of the content, so a directory's files
+/// keep their access times where they may (see [`ReadFor::Store`]).
+struct Indexing<'a>(&'a Source);
+
+#[async_trait]
+impl Fetcher for Indexing<'_> {
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        match self.0 {
+            Source::Dir(blobs) => {
+                let digest = descriptor::validate(target)?;
+                blob::read::open_for(blobs, &digest, target.size(), ReadFor::Store).await
+            }
+            Source::Tar(_) => self.0.fetch(target).await,
         }
     }
 }
@@ -189,7 +207,7 @@ impl ReadOnlyStore {
         let graph = MemoryGraph::new();
         let roots = PlainRoots::new(std::sync::Arc::new(doc));
         // Never fails: what could not be indexed is refused when it is fetched.
-        let _skipped = graph.index_roots_tolerant(&source, roots).await;
+        let _skipped = graph.index_roots_tolerant(&Indexing(&source), roots).await;
         Ok(ReadOnlyStore {
             source,
             index,
