@@ -1,6 +1,7 @@
 //! What a [`crate::Store`] holds, without its locks and policies: the blobs in the bucket, the
 //! in-memory index and predecessor graph, and the `index.json` object they are saved to.
 
+use crate::absent::RecentlyAbsent;
 use crate::blob::Blobs;
 use crate::index::RemoteIndex;
 use async_trait::async_trait;
@@ -35,6 +36,8 @@ pub(crate) fn refuse_oversized_manifest(desc: &Descriptor) -> Result<()> {
 #[derive(Debug)]
 pub(crate) struct Contents {
     pub(crate) blobs: Blobs,
+    /// What `exists` just found absent (see [`RecentlyAbsent`]).
+    pub(crate) absent: RecentlyAbsent,
     pub(crate) model: IndexModel,
     pub(crate) graph: MemoryGraph,
     pub(crate) remote: RemoteIndex,

@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod absent;
 mod blob;
 mod contents;
 mod delete;

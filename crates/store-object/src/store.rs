@@ -2,6 +2,7 @@
 //! the store's gate (shared for pushes, tags and reads; exclusive for delete and gc) and records
 //! index changes through the autosave engine, as the layout store does.
 
+use crate::absent::RecentlyAbsent;
 use crate::blob::{Blobs, WHOLE_LIMIT};
 use crate::contents::{refuse_oversized_manifest, Contents, IndexFlusher};
 use crate::index::RemoteIndex;
@@ -117,6 +118,7 @@ impl Store {
         let contents = Arc::new(Contents {
             remote: RemoteIndex::new(store, keys, conditional),
             blobs,
+            absent: RecentlyAbsent::default(),
             model: IndexModel::new(),
             graph: MemoryGraph::new(),
         });
@@ -223,19 +225,18 @@ impl StoreCore {
         let digest = descriptor::validate(expected)?;
         refuse_oversized_manifest(expected)?;
         let manifest = is_manifest(expected);
+        let whole = expected.size() <= WHOLE_LIMIT || manifest;
         // The existence check comes first even where a create-if-absent put would answer
         // AlreadyExists by itself: the contract says a push of stored content must not read
-        // the caller's reader. It doubles the requests of a small push.
-        if contents.blobs.stat(&digest).await?.is_some() {
-            if manifest && !contents.graph.contains(digest.as_str()) {
-                if let Ok(()) = contents.learn(expected).await {
-                    contents.model.tag_digest(expected);
-                    self.index_changed().await?;
-                }
-            }
-            return Err(Error::already_exists(&digest));
+        // the caller's reader. It doubles the requests of a small push, so a push right after
+        // `exists` found the blob absent (what a copy does for every node it transfers) does
+        // not ask again: the create-if-absent put still refuses content stored meanwhile.
+        let known_absent =
+            whole && contents.blobs.conditional && contents.absent.take(digest.as_str());
+        if !known_absent && contents.blobs.stat(&digest).await?.is_some() {
+            return self.already_stored(expected, &digest).await;
         }
-        if expected.size() <= WHOLE_LIMIT || manifest {
+        if whole {
             let mut reader = VerifyReader::with_digest(content, digest.clone(), expected.size());
             let mut body = Vec::with_capacity(expected.size() as usize);
             reader
@@ -251,7 +252,12 @@ impl StoreCore {
             } else {
                 None
             };
-            contents.blobs.put_whole(&digest, body.into()).await?;
+            match contents.blobs.put_whole(&digest, body.into()).await {
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    return self.already_stored(expected, &digest).await;
+                }
+                put => put?,
+            }
             self.record(expected, successors, reference).await
         } else {
             contents
@@ -260,6 +266,22 @@ impl StoreCore {
                 .await?;
             self.record(expected, None, reference).await
         }
+    }
+
+    /// Answers a push of content the bucket holds already: `AlreadyExists`, once a manifest
+    /// the graph does not know (another writer's, or one whose record a crash lost) is indexed
+    /// and given its `index.json` entry.
+    ///
+    /// Errors: `AlreadyExists`; those of saving `index.json`.
+    async fn already_stored(&self, expected: &Descriptor, digest: &ValidDigest) -> Result<()> {
+        let contents = &self.contents;
+        if is_manifest(expected) && !contents.graph.contains(digest.as_str()) {
+            if let Ok(()) = contents.learn(expected).await {
+                contents.model.tag_digest(expected);
+                self.index_changed().await?;
+            }
+        }
+        Err(Error::already_exists(digest))
     }
 
     /// Makes stored content known: a manifest (with its `successors`) gets an `index.json`
@@ -397,7 +419,14 @@ impl ReadOnlyStorage for Store {
     async fn exists(&self, target: &Descriptor) -> Result<bool> {
         let digest = descriptor::validate(target)?;
         let _gate = self.core.gate.read().await;
-        Ok(self.core.contents.blobs.stat(&digest).await?.is_some())
+        let contents = &self.core.contents;
+        let present = contents.blobs.stat(&digest).await?.is_some();
+        if present {
+            contents.absent.take(digest.as_str());
+        } else {
+            contents.absent.note(digest.as_str());
+        }
+        Ok(present)
     }
 }
 

@@ -1,0 +1,184 @@
+//! How many requests a push makes of the service. A push asks whether the blob is stored before
+//! it reads the caller's reader (the contract: stored content is never read again); a push
+//! right after `exists` found the blob absent, as a copy makes for every node it transfers, does
+//! not ask a second time. The counting wrapper is instrumentation over `object_store`'s own
+//! in-memory service (no installable server reports its requests per key).
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use store_core::content::{descriptor_from_bytes, reader_from_bytes};
+use store_core::testkit::fixtures::{unreadable, GraphFixture};
+use store_core::{ErrorKind, Pusher, ReadOnlyStorage, Resolver, Tagger};
+use store_object::object_store::memory::InMemory;
+use store_object::object_store::path::Path;
+use store_object::object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use store_object::Store;
+
+/// `InMemory`, counting the existence checks (`HEAD`) and the puts of blob objects.
+#[derive(Debug, Default)]
+struct Counting {
+    inner: InMemory,
+    blob_heads: AtomicUsize,
+    blob_puts: AtomicUsize,
+}
+
+impl Counting {
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.blob_heads.load(Ordering::SeqCst),
+            self.blob_puts.load(Ordering::SeqCst),
+        )
+    }
+}
+
+fn is_blob(location: &Path) -> bool {
+    location.as_ref().contains("/blobs/")
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Counting {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> store_object::object_store::Result<PutResult> {
+        if is_blob(location) {
+            self.blob_puts.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> store_object::object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> store_object::object_store::Result<GetResult> {
+        if options.head && is_blob(location) {
+            self.blob_heads.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, store_object::object_store::Result<Path>>,
+    ) -> BoxStream<'static, store_object::object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> BoxStream<'static, store_object::object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> store_object::object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> store_object::object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn a_push_after_exists_found_the_blob_absent_does_not_ask_again() {
+    let service = Arc::new(Counting::default());
+    let store = Store::open(service.clone(), "p").await.expect("open");
+    let (one, two) = (b"blob one".as_slice(), b"blob two".as_slice());
+    let (desc_one, desc_two) = (
+        descriptor_from_bytes("application/octet-stream".into(), one),
+        descriptor_from_bytes("application/octet-stream".into(), two),
+    );
+
+    // A plain push asks first, then puts.
+    let before = service.counts();
+    store
+        .push(&desc_one, reader_from_bytes(bytes::Bytes::from_static(one)))
+        .await
+        .expect("push");
+    assert_eq!(service.counts(), (before.0 + 1, before.1 + 1));
+
+    // exists (one HEAD, absent), then the push: no second HEAD.
+    let before = service.counts();
+    assert!(!store.exists(&desc_two).await.expect("exists"));
+    store
+        .push(&desc_two, reader_from_bytes(bytes::Bytes::from_static(two)))
+        .await
+        .expect("push");
+    assert_eq!(service.counts(), (before.0 + 1, before.1 + 1));
+
+    // Stored content pushed again is refused unread, memo or not: the first push used it up.
+    let before = service.counts();
+    let err = store
+        .push(&desc_two, unreadable())
+        .await
+        .expect_err("stored");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
+}
+
+#[tokio::test]
+async fn content_stored_meanwhile_by_another_writer_is_still_refused() {
+    let service = Arc::new(Counting::default());
+    let ours = Store::open(service.clone(), "p").await.expect("open ours");
+    let theirs = Store::open(service.clone(), "p")
+        .await
+        .expect("open theirs");
+    let graph = GraphFixture::new();
+    let manifest = graph.get("manifest1");
+    for name in ["config", "layer1"] {
+        let blob = graph.get(name);
+        store_core::content::push_bytes(&ours, &blob.desc, blob.data.clone())
+            .await
+            .expect("push a successor");
+    }
+    // Ours finds the manifest absent; theirs stores it before ours pushes it.
+    assert!(!ours.exists(&manifest.desc).await.expect("exists"));
+    store_core::content::push_bytes(&theirs, &manifest.desc, manifest.data.clone())
+        .await
+        .expect("their push");
+    let err = store_core::content::push_bytes(&ours, &manifest.desc, manifest.data.clone())
+        .await
+        .expect_err("stored meanwhile");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    // As for any push of a stored manifest, ours now knows it: its digest resolves and it can be
+    // tagged.
+    assert_eq!(
+        ours.resolve(manifest.desc.digest().as_ref())
+            .await
+            .expect("resolve")
+            .digest(),
+        manifest.desc.digest()
+    );
+    ours.tag(&manifest.desc, "v1").await.expect("tag");
+}
