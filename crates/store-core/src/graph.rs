@@ -557,25 +557,17 @@ fn take(
 /// `successors` with each digest once, the first listing of it kept: a body may list one blob
 /// twice (the same layer in two places), the graph records one edge.
 fn distinct_by_digest(successors: Vec<Descriptor>) -> Vec<Descriptor> {
-    // A handful of children (an image's config and layers) are compared directly: hashing
-    // them into a set costs more than the few comparisons.
-    const DIRECT: usize = 16;
-    let repeats = if successors.len() <= DIRECT {
-        (1..successors.len()).any(|i| {
-            let digest = successors[i].digest();
-            successors[..i].iter().any(|s| s.digest() == digest)
-        })
-    } else {
+    let first: Vec<bool> = {
         let mut seen: HashSet<&str, Hasher> = HashSet::default();
-        !successors.iter().all(|s| seen.insert(s.digest().as_ref()))
+        successors
+            .iter()
+            .map(|s| seen.insert(s.digest().as_ref()))
+            .collect()
     };
-    if !repeats {
-        return successors;
-    }
-    let mut seen: HashSet<String, Hasher> = HashSet::default();
     successors
         .into_iter()
-        .filter(|s| seen.insert(s.digest().to_string()))
+        .zip(first)
+        .filter_map(|(s, first)| first.then_some(s))
         .collect()
 }
 

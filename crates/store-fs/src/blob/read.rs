@@ -7,13 +7,16 @@ use super::chunks::{ChunkReader, CHUNK_BYTES};
 use super::{io_err, Blobs, INLINE_IO_LIMIT_BYTES, IN_MEMORY_LIMIT_BYTES};
 use crate::fsutil::{self, spawn_blocking, Opened};
 use crate::layout::{self, Create, Layout};
+use async_trait::async_trait;
 use bytes::Bytes;
+use oci_spec::image::Descriptor;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use store_core::content::{BoxReader, VerifyReader};
+use store_core::descriptor;
 use store_core::digest::{Algorithm, ValidDigest};
-use store_core::{error_from_io, Error, Result};
+use store_core::{error_from_io, Error, Fetcher, Result};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Who reads a blob: the access time of its file records a caller's reads only.
@@ -25,6 +28,18 @@ pub(crate) enum ReadFor {
     /// The store's own reading (indexing the graph): no use of the content, so no access
     /// time is written where the file's owner allows (see [`fsutil::open_file_at_quietly`]).
     Store,
+}
+
+/// The store's own reads of blobs (indexing the graph) as a [`Fetcher`]: verified like a
+/// caller's, without writing access times (see [`ReadFor::Store`]).
+pub(crate) struct StoreReads<'a>(pub(crate) &'a Blobs);
+
+#[async_trait]
+impl Fetcher for StoreReads<'_> {
+    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
+        let digest = descriptor::validate(target)?;
+        open_for(self.0, &digest, target.size(), ReadFor::Store).await
+    }
 }
 
 /// Opens the blob `digest` of `size` bytes for a caller's verified read: a small one is read

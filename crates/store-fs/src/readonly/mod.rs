@@ -3,7 +3,7 @@
 
 pub(crate) mod tar;
 
-use crate::blob::read::ReadFor;
+use crate::blob::read::StoreReads;
 use crate::blob::{self, Blobs};
 use crate::fsutil::spawn_blocking;
 use crate::index::codec::{parse_index, IndexDocument, PlainRoots, MAX_INDEX_JSON_SIZE};
@@ -70,17 +70,14 @@ impl Fetcher for Source {
 }
 
 /// The source read to index the graph at open: no use of the content, so a directory's files
-/// keep their access times where they may (see [`ReadFor::Store`]).
+/// keep their access times where they may (see [`StoreReads`]).
 struct Indexing<'a>(&'a Source);
 
 #[async_trait]
 impl Fetcher for Indexing<'_> {
     async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
         match self.0 {
-            Source::Dir(blobs) => {
-                let digest = descriptor::validate(target)?;
-                blob::read::open_for(blobs, &digest, target.size(), ReadFor::Store).await
-            }
+            Source::Dir(blobs) => StoreReads(blobs).fetch(target).await,
             Source::Tar(_) => self.0.fetch(target).await,
         }
     }

@@ -2,7 +2,7 @@
 //! index and predecessor graph, and the `index.json` file they are saved to. The index flusher
 //! and every store operation share one [`Contents`].
 
-use crate::blob::read::ReadFor;
+use crate::blob::read::StoreReads;
 use crate::blob::{self, Blobs};
 use crate::fsutil::{self, spawn_blocking};
 use crate::index::codec::{IndexDocument, PlainRoots};
@@ -139,8 +139,8 @@ impl Contents {
                 let contents = Arc::clone(self);
                 let roots = PlainRoots::every(Arc::clone(&doc), first, count);
                 tokio::spawn(async move {
-                    let indexing = Indexing(&contents);
-                    contents.graph.index_roots_tolerant(&indexing, roots).await
+                    let reads = StoreReads(&contents.blobs);
+                    contents.graph.index_roots_tolerant(&reads, roots).await
                 })
             })
             .collect();
@@ -240,7 +240,7 @@ impl Contents {
     /// Errors: fetch or parse errors of the manifest.
     pub(crate) async fn learn(&self, desc: &Descriptor) -> Result<()> {
         if is_manifest(desc) && !self.graph.contains(desc.digest().as_ref()) {
-            self.graph.index_all(&Indexing(self), desc).await?;
+            self.graph.index_all(&StoreReads(&self.blobs), desc).await?;
         }
         Ok(())
     }
@@ -271,18 +271,6 @@ impl Contents {
         };
         let parts = ManifestParts::parse(desc.digest().as_ref(), media_type, &body)?;
         Ok(parts.subject.map(|s| s.digest().to_string()))
-    }
-}
-
-/// The store's own reads of manifests to index the graph: no use of the content, so they leave
-/// the files' access times alone where they may (see [`ReadFor::Store`]).
-struct Indexing<'a>(&'a Contents);
-
-#[async_trait]
-impl Fetcher for Indexing<'_> {
-    async fn fetch(&self, target: &Descriptor) -> Result<BoxReader> {
-        let digest = descriptor::validate(target)?;
-        blob::read::open_for(&self.0.blobs, &digest, target.size(), ReadFor::Store).await
     }
 }
 
