@@ -35,7 +35,7 @@ pub fn reader_from_bytes(data: impl Into<Bytes>) -> BoxReader {
     Box::pin(std::io::Cursor::new(data.into()))
 }
 
-/// Pushes `data` as the content of `desc`.
+/// Pushes `data` as the content of `desc`, through [`Pusher::push_bytes`].
 ///
 /// Errors: those of [`Pusher::push`].
 pub async fn push_bytes(
@@ -43,7 +43,7 @@ pub async fn push_bytes(
     desc: &Descriptor,
     data: impl Into<Bytes>,
 ) -> Result<()> {
-    target.push(desc, reader_from_bytes(data)).await
+    target.push_bytes(desc, data.into()).await
 }
 
 /// How much of a claimed size [`fetch_all`] reserves up front; the rest grows as bytes arrive, so

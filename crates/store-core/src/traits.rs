@@ -1,7 +1,7 @@
 //! The oras-style Target trait family. Every trait is object-safe and `Send + Sync`; marker traits
 //! (`Storage`, `Target`, ...) have blanket impls, and `Arc<T>` and `&T` implement every trait `T` does.
 
-use crate::content::{BoxReader, Fetched};
+use crate::content::{BoxReader, Bytes, Fetched};
 use crate::error::Result;
 use crate::SharedDescriptor;
 use async_trait::async_trait;
@@ -45,6 +45,17 @@ pub trait Pusher: Send + Sync {
     /// Errors: those of [`Pusher::push`].
     async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
         self.push(expected, content.into_reader()).await
+    }
+
+    /// Stores `data`, held whole in memory, like [`Pusher::push`]. With no reader to leave
+    /// unread, a store may let its write refuse stored content instead of checking for it
+    /// first (one request where a check and a write make two); `AlreadyExists` still means
+    /// nothing was written. The default calls `push`.
+    ///
+    /// Errors: those of [`Pusher::push`].
+    async fn push_bytes(&self, expected: &Descriptor, data: Bytes) -> Result<()> {
+        self.push(expected, crate::content::reader_from_bytes(data))
+            .await
     }
 
     /// Makes blob `desc` present by mounting it from repository `from` of the same registry
@@ -195,6 +206,9 @@ macro_rules! forward {
             }
             async fn push_fetched(&self, expected: &Descriptor, content: Fetched) -> Result<()> {
                 (**self).push_fetched(expected, content).await
+            }
+            async fn push_bytes(&self, expected: &Descriptor, data: Bytes) -> Result<()> {
+                (**self).push_bytes(expected, data).await
             }
             async fn mount_from(&self, desc: &Descriptor, from: &str) -> Result<bool> {
                 (**self).mount_from(desc, from).await

@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 use oci_spec::image::{Descriptor, MediaType};
 use std::sync::Arc;
-use store_core::content::{BoxReader, VerifyReader};
+use store_core::content::{reader_from_bytes, BoxReader, Bytes, VerifyReader};
 use store_core::descriptor::{self, is_manifest, OCTET_STREAM};
 use store_core::digest::ValidDigest;
 use store_core::graph::MemoryGraph;
@@ -61,6 +61,23 @@ impl std::fmt::Debug for Store {
             .field("options", &self.core.options)
             .field("conditional_writes", &self.core.conditional)
             .finish()
+    }
+}
+
+/// What a push is given to store.
+enum Content {
+    /// A caller's reader, which must be left unread when the content is stored already.
+    Reader(BoxReader),
+    /// Bytes in memory, which nothing else reads.
+    Bytes(Bytes),
+}
+
+impl Content {
+    fn into_reader(self) -> BoxReader {
+        match self {
+            Content::Reader(reader) => reader,
+            Content::Bytes(data) => reader_from_bytes(data),
+        }
     }
 }
 
@@ -214,11 +231,12 @@ impl StoreCore {
     }
 
     /// Pushes `content` as `expected`; with a `reference`, a manifest is tagged in the same
-    /// change (one save) and other content is tagged after it is stored.
+    /// change (one save) and other content is tagged after it is stored. `content` is what
+    /// the caller holds: a reader, or bytes in memory.
     async fn push(
         &self,
         expected: &Descriptor,
-        content: BoxReader,
+        content: Content,
         reference: Option<&str>,
     ) -> Result<()> {
         let contents = &self.contents;
@@ -228,12 +246,16 @@ impl StoreCore {
         let whole = expected.size() <= WHOLE_LIMIT || manifest;
         // The existence check comes first even where a create-if-absent put would answer
         // AlreadyExists by itself: the contract says a push of stored content must not read
-        // the caller's reader. It doubles the requests of a small push, so a push right after
-        // `exists` found the blob absent (what a copy does for every node it transfers) does
-        // not ask again: the create-if-absent put still refuses content stored meanwhile.
-        let known_absent =
-            whole && contents.blobs.conditional && contents.absent.take(digest.as_str());
-        if !known_absent && contents.blobs.stat(&digest).await?.is_some() {
+        // the caller's reader. It doubles the requests of a small push, so it is skipped where
+        // there is no reader to protect (bytes in memory) and for a push right after `exists`
+        // found the blob absent (what a copy does for every node it transfers): either way the
+        // create-if-absent put still refuses stored content, and it is answered as stored.
+        let conditional = whole && contents.blobs.conditional;
+        // Taken whatever the content: a push must use up the memo's answer.
+        let known_absent = conditional && contents.absent.take(digest.as_str());
+        let refused_by_put = conditional && matches!(content, Content::Bytes(_));
+        let content = content.into_reader();
+        if !known_absent && !refused_by_put && contents.blobs.stat(&digest).await?.is_some() {
             return self.already_stored(expected, &digest).await;
         }
         if whole {
@@ -434,7 +456,19 @@ impl ReadOnlyStorage for Store {
 impl Pusher for Store {
     async fn push(&self, expected: &Descriptor, content: BoxReader) -> Result<()> {
         let _gate = self.core.gate.read().await;
-        self.core.push(expected, content, None).await
+        self.core
+            .push(expected, Content::Reader(content), None)
+            .await
+    }
+
+    /// Stores `data` like `push`; where the service has conditional writes, content up to
+    /// 8 MiB (and any manifest) is put once, create-if-absent, with no existence check first:
+    /// the service's refusal of stored content answers `AlreadyExists` (nothing written).
+    ///
+    /// Errors: those of `push`.
+    async fn push_bytes(&self, expected: &Descriptor, data: Bytes) -> Result<()> {
+        let _gate = self.core.gate.read().await;
+        self.core.push(expected, Content::Bytes(data), None).await
     }
 }
 
@@ -455,7 +489,11 @@ impl ReferencePusher for Store {
     ) -> Result<()> {
         reference::check_tagging(expected, reference)?;
         let _gate = self.core.gate.read().await;
-        match self.core.push(expected, content, Some(reference)).await {
+        match self
+            .core
+            .push(expected, Content::Reader(content), Some(reference))
+            .await
+        {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 self.core.tag(expected, reference).await
             }

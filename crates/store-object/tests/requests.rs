@@ -1,7 +1,8 @@
 //! How many requests a push makes of the service. A push asks whether the blob is stored before
 //! it reads the caller's reader (the contract: stored content is never read again); a push
 //! right after `exists` found the blob absent, as a copy makes for every node it transfers, does
-//! not ask a second time. The counting wrapper is instrumentation over `object_store`'s own
+//! not ask a second time, nor does a push of bytes held in memory (no reader to protect). The
+//! counting wrapper is instrumentation over `object_store`'s own
 //! in-memory service (no installable server reports its requests per key).
 
 use async_trait::async_trait;
@@ -181,4 +182,48 @@ async fn content_stored_meanwhile_by_another_writer_is_still_refused() {
         manifest.desc.digest()
     );
     ours.tag(&manifest.desc, "v1").await.expect("tag");
+}
+
+#[tokio::test]
+async fn a_push_of_bytes_in_memory_is_one_put_and_stored_content_is_refused_by_it() {
+    let service = Arc::new(Counting::default());
+    let store = Store::open(service.clone(), "p").await.expect("open");
+    let data = bytes::Bytes::from_static(b"bytes in memory");
+    let desc = descriptor_from_bytes("application/octet-stream".into(), &data);
+
+    // New content: one create-if-absent put, no existence check.
+    let before = service.counts();
+    store.push_bytes(&desc, data.clone()).await.expect("push");
+    assert_eq!(service.counts(), (before.0, before.1 + 1));
+    assert!(store.exists(&desc).await.expect("exists"));
+
+    // Stored content: the put is refused, the push says so, the object is as it was.
+    let before = service.counts();
+    let err = store
+        .push_bytes(&desc, data.clone())
+        .await
+        .expect_err("stored");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(service.counts(), (before.0, before.1 + 1));
+    let fetched = store_core::content::fetch_all(&store, &desc)
+        .await
+        .expect("fetch");
+    assert_eq!(fetched, data);
+
+    // Wrong bytes are refused before any request; nothing is stored under the digest.
+    let other = descriptor_from_bytes("application/octet-stream".into(), b"other content");
+    let before = service.counts();
+    let err = store
+        .push_bytes(&other, bytes::Bytes::from_static(b"not the content"))
+        .await
+        .expect_err("mismatch");
+    assert_eq!(err.kind(), ErrorKind::Mismatch, "{err}");
+    assert_eq!(service.counts(), before);
+    assert!(!store.exists(&other).await.expect("exists"));
+
+    // A reader is still checked for first: the contract leaves it unread when stored.
+    let before = service.counts();
+    let err = store.push(&desc, unreadable()).await.expect_err("stored");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
 }

@@ -6,7 +6,7 @@ use super::fixtures::{
     yielding_reader, Blob, GraphFixture, LAYER,
 };
 use super::{assert_graph, expect_err, plain_names, Capabilities};
-use crate::content::{fetch_all, push_bytes};
+use crate::content::{fetch_all, push_bytes, reader_from_bytes};
 use crate::descriptor::{
     self, without_ref_name, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MAX_MANIFEST_SIZE,
     OCI_ARTIFACT_MANIFEST, OCI_INDEX, OCI_MANIFEST, OCTET_STREAM,
@@ -185,16 +185,28 @@ pub async fn mismatched_content_is_not_stored<S: ConformanceStore + ?Sized>(
         ("one trailing byte", b"the right content!"),
     ];
     for (what, data) in cases {
-        let err = expect_err(
-            push_bytes(store, &blob.desc, data.to_vec()).await,
-            ErrorKind::Mismatch,
-            &format!("push with {what}"),
-        );
-        assert!(
-            err.to_string().contains(blob.digest()),
-            "the Mismatch error does not name the digest: {err}"
-        );
-        assert_absent(store, &blob.desc, &format!("a push with {what}")).await;
+        // Bytes in memory (`push_bytes`, which a store may store without asking first) and a
+        // reader (`push`) alike.
+        for how in ["bytes", "a reader"] {
+            let result = match how {
+                "bytes" => push_bytes(store, &blob.desc, data.to_vec()).await,
+                _ => {
+                    store
+                        .push(&blob.desc, reader_from_bytes(data.to_vec()))
+                        .await
+                }
+            };
+            let err = expect_err(
+                result,
+                ErrorKind::Mismatch,
+                &format!("push of {how} with {what}"),
+            );
+            assert!(
+                err.to_string().contains(blob.digest()),
+                "the Mismatch error does not name the digest: {err}"
+            );
+            assert_absent(store, &blob.desc, &format!("a push of {how} with {what}")).await;
+        }
     }
     let manifest = small_image("mismatch").manifest;
     let mut tampered = manifest.data.to_vec();
