@@ -4,6 +4,7 @@
 use crate::absent::RecentlyAbsent;
 use crate::blob::Blobs;
 use crate::index::RemoteIndex;
+use crate::stored::RecentlyStored;
 use async_trait::async_trait;
 use autosave::Flush;
 use bytes::Bytes;
@@ -38,6 +39,8 @@ pub(crate) struct Contents {
     pub(crate) blobs: Blobs,
     /// What `exists` just found absent (see [`RecentlyAbsent`]).
     pub(crate) absent: RecentlyAbsent,
+    /// What this store has just put (see [`RecentlyStored`]).
+    pub(crate) stored: RecentlyStored,
     pub(crate) model: IndexModel,
     pub(crate) graph: MemoryGraph,
     pub(crate) remote: RemoteIndex,

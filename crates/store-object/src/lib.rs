@@ -34,6 +34,7 @@ mod keys;
 mod layout;
 mod options;
 mod store;
+mod stored;
 
 pub use layout::LAYOUT_VERSION;
 pub use object_store;

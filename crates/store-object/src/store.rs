@@ -8,6 +8,7 @@ use crate::contents::{refuse_oversized_manifest, Contents, IndexFlusher};
 use crate::index::RemoteIndex;
 use crate::keys::Keys;
 use crate::options::StoreOptions;
+use crate::stored::{trust_window, RecentlyStored};
 use crate::{delete, fsck, gc, layout};
 use async_trait::async_trait;
 use autosave::AutoSaver;
@@ -15,6 +16,7 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 use oci_spec::image::{Descriptor, MediaType};
 use std::sync::Arc;
+use std::time::Instant;
 use store_core::content::{reader_from_bytes, BoxReader, Bytes, VerifyReader};
 use store_core::descriptor::{self, is_manifest, OCTET_STREAM};
 use store_core::digest::ValidDigest;
@@ -136,6 +138,7 @@ impl Store {
             remote: RemoteIndex::new(store, keys, conditional),
             blobs,
             absent: RecentlyAbsent::default(),
+            stored: RecentlyStored::default(),
             model: IndexModel::new(),
             graph: MemoryGraph::new(),
         });
@@ -212,6 +215,8 @@ impl Store {
     /// Errors: `Backend` listing, saving or deleting; fetch and parse errors of a manifest.
     pub async fn gc(&self) -> Result<GcReport> {
         let _alone = self.core.gate.write().await;
+        // Anything may be removed now: nothing is taken as present without asking.
+        self.core.contents.stored.clear();
         gc::collect(&self.core.contents, self.core.options.gc_grace_period()).await
     }
 
@@ -280,12 +285,18 @@ impl StoreCore {
                 }
                 put => put?,
             }
+            contents
+                .stored
+                .note(digest.as_str(), expected.size(), Instant::now());
             self.record(expected, successors, reference).await
         } else {
             contents
                 .blobs
                 .put_stream(&digest, expected.size(), content)
                 .await?;
+            contents
+                .stored
+                .note(digest.as_str(), expected.size(), Instant::now());
             self.record(expected, None, reference).await
         }
     }
@@ -341,21 +352,29 @@ impl StoreCore {
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let digest = reference::check_tagging(desc, reference)?;
         let contents = &self.contents;
-        let Some(size) = contents.blobs.stat(&digest).await? else {
-            return Err(Error::not_found(format!(
-                "{} ({})",
-                desc.digest(),
-                desc.media_type()
-            )));
-        };
-        if size != desc.size() {
-            return Err(Error::mismatch(
-                &digest,
-                format!(
-                    "the stored blob has {size} bytes, the descriptor says {}",
-                    desc.size()
-                ),
-            ));
+        // A blob this store has just put is there (see `RecentlyStored` for why that holds):
+        // tagging right after pushing, as images are published, asks nothing.
+        let window = trust_window(self.options.gc_grace_period());
+        if !contents
+            .stored
+            .is_fresh(digest.as_str(), desc.size(), window, Instant::now())
+        {
+            let Some(size) = contents.blobs.stat(&digest).await? else {
+                return Err(Error::not_found(format!(
+                    "{} ({})",
+                    desc.digest(),
+                    desc.media_type()
+                )));
+            };
+            if size != desc.size() {
+                return Err(Error::mismatch(
+                    &digest,
+                    format!(
+                        "the stored blob has {size} bytes, the descriptor says {}",
+                        desc.size()
+                    ),
+                ));
+            }
         }
         contents.learn(desc).await?;
         let undo = contents.model.tag(desc, reference);
@@ -378,6 +397,9 @@ impl StoreCore {
     async fn delete(&self, target: &Descriptor) -> Result<()> {
         let contents = &self.contents;
         let doomed = delete::doomed(contents, target, self.options.is_auto_gc()).await?;
+        for node in &doomed {
+            contents.stored.forget(node.digest().as_ref());
+        }
         let mut forgotten = store_fs::index_model::Forgotten::default();
         for node in &doomed {
             forgotten.extend(contents.model.forget_digest(node.digest().as_ref()));
@@ -511,7 +533,10 @@ impl Resolver for Store {
 
 #[async_trait]
 impl Tagger for Store {
-    /// Points `reference` at `desc`, whose blob must be stored with that size. On an error
+    /// Points `reference` at `desc`, whose blob must be stored with that size: the service is
+    /// asked, unless this store put that blob, with that size, within the last half of the gc
+    /// grace period and at most 10 seconds (nothing can have removed it: see the module
+    /// `stored`; its own delete and gc forget what they may remove). On an error
     /// saving `index.json` (under `AutoSave::Always`) the change is undone in memory before the
     /// error is returned: an error means nothing changed. Under `Manual` and `Debounce` a failed
     /// save is reported by `save_index` or `close`, the changes staying pending.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use store_core::content::{descriptor_from_bytes, reader_from_bytes};
 use store_core::testkit::fixtures::{unreadable, GraphFixture};
-use store_core::{ErrorKind, Pusher, ReadOnlyStorage, Resolver, Tagger};
+use store_core::{Deleter, ErrorKind, Pusher, ReadOnlyStorage, Resolver, Tagger};
 use store_object::object_store::memory::InMemory;
 use store_object::object_store::path::Path;
 use store_object::object_store::{
@@ -225,5 +225,84 @@ async fn a_push_of_bytes_in_memory_is_one_put_and_stored_content_is_refused_by_i
     let before = service.counts();
     let err = store.push(&desc, unreadable()).await.expect_err("stored");
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
+}
+
+/// Pushes `data` (as an octet stream) through `store` and returns its descriptor.
+async fn put_plain(store: &Store, data: &'static [u8]) -> oci_spec::image::Descriptor {
+    let desc = descriptor_from_bytes("application/octet-stream".into(), data);
+    store
+        .push_bytes(&desc, bytes::Bytes::from_static(data))
+        .await
+        .expect("push");
+    desc
+}
+
+#[tokio::test]
+async fn a_tag_right_after_this_store_put_the_blob_asks_nothing_else_it_asks() {
+    let service = Arc::new(Counting::default());
+    let store = Store::open(service.clone(), "p").await.expect("open");
+    let graph = GraphFixture::new();
+    for name in ["config", "layer1", "manifest1"] {
+        let blob = graph.get(name);
+        store
+            .push_bytes(&blob.desc, blob.data.clone())
+            .await
+            .expect("push");
+    }
+    let manifest = graph.get("manifest1");
+
+    // Put by this store a moment ago: no existence check.
+    let before = service.counts();
+    store.tag(&manifest.desc, "v1").await.expect("tag");
+    assert_eq!(service.counts(), before);
+    assert_eq!(
+        store.resolve("v1").await.expect("resolve").digest(),
+        manifest.desc.digest()
+    );
+
+    // A wrong size is not taken on trust: the service is asked, and it says Mismatch.
+    let mut wrong = manifest.desc.clone();
+    wrong.set_size(manifest.desc.size() + 1);
+    let before = service.counts();
+    let err = store.tag(&wrong, "wrong").await.expect_err("wrong size");
+    assert_eq!(err.kind(), ErrorKind::Mismatch, "{err}");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
+
+    // Deleted by this store: forgotten, so a tag asks and finds nothing.
+    store.delete(&manifest.desc).await.expect("delete");
+    let before = service.counts();
+    let err = store.tag(&manifest.desc, "v2").await.expect_err("deleted");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
+
+    // Another store did not put it: it asks.
+    let blob = put_plain(&store, b"put by the first store").await;
+    let theirs = Store::open(service.clone(), "p")
+        .await
+        .expect("open theirs");
+    let before = service.counts();
+    theirs.tag(&blob, "theirs").await.expect("their tag");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
+
+    // After a gc of this store nothing is trusted.
+    let kept = put_plain(&store, b"kept by a tag").await;
+    store.tag(&kept, "kept").await.expect("tag");
+    store.gc().await.expect("gc");
+    let before = service.counts();
+    store.tag(&kept, "kept-again").await.expect("tag after gc");
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
+}
+
+#[tokio::test]
+async fn with_no_grace_period_a_tag_always_asks() {
+    let service = Arc::new(Counting::default());
+    let options = store_object::StoreOptions::default().gc_grace(std::time::Duration::ZERO);
+    let store = Store::open_with(service.clone(), "p", options)
+        .await
+        .expect("open");
+    let blob = put_plain(&store, b"no grace").await;
+    let before = service.counts();
+    store.tag(&blob, "v1").await.expect("tag");
     assert_eq!(service.counts(), (before.0 + 1, before.1));
 }
