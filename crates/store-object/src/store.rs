@@ -464,6 +464,15 @@ impl ReadOnlyStorage for Store {
         let digest = descriptor::validate(target)?;
         let _gate = self.core.gate.read().await;
         let contents = &self.core.contents;
+        // A blob this store has just put is there (see `RecentlyStored`): a copy asks about
+        // every blob it transfers, the layers its images share among them.
+        let window = trust_window(self.core.options.gc_grace_period());
+        if contents
+            .stored
+            .is_fresh(digest.as_str(), target.size(), window, Instant::now())
+        {
+            return Ok(true);
+        }
         let present = contents.blobs.stat(&digest).await?.is_some();
         if present {
             contents.absent.take(digest.as_str());

@@ -261,6 +261,11 @@ async fn a_tag_right_after_this_store_put_the_blob_asks_nothing_else_it_asks() {
         manifest.desc.digest()
     );
 
+    // Nor does `exists` ask about it (a copy asks about every blob, shared layers too).
+    let before = service.counts();
+    assert!(store.exists(&manifest.desc).await.expect("exists"));
+    assert_eq!(service.counts(), before);
+
     // A wrong size is not taken on trust: the service is asked, and it says Mismatch.
     let mut wrong = manifest.desc.clone();
     wrong.set_size(manifest.desc.size() + 1);
@@ -271,6 +276,9 @@ async fn a_tag_right_after_this_store_put_the_blob_asks_nothing_else_it_asks() {
 
     // Deleted by this store: forgotten, so a tag asks and finds nothing.
     store.delete(&manifest.desc).await.expect("delete");
+    let before = service.counts();
+    assert!(!store.exists(&manifest.desc).await.expect("exists"));
+    assert_eq!(service.counts(), (before.0 + 1, before.1));
     let before = service.counts();
     let err = store.tag(&manifest.desc, "v2").await.expect_err("deleted");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
