@@ -8,7 +8,8 @@
 //!   through the store (multipart, hashed as it goes, completed after the digest check) and
 //!   fetched back (streamed, verified); plain: the same multipart upload (same part size and
 //!   parts in flight) and a streamed get, neither hashing.
-//! - **small**: 1,000 blobs of 1 KiB, 16 at a time; plain: 1,000 puts.
+//! - **small**: 1,000 blobs of 1 KiB pushed as bytes (`push_bytes`: one create-if-absent put
+//!   each), 16 at a time; plain: 1,000 puts.
 //! - **tag**: 1,000 images (pushed beforehand, untimed) tagged 16 at a time under
 //!   `AutoSave::Always`, each tag durable in `index.json` (compare-and-swap, group commit) before
 //!   it returns; plain: 1,000 puts of 1 KiB, for the cost of one request.
@@ -390,6 +391,11 @@ async fn run(args: &Args, port: u16) -> Res<()> {
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
+        eprintln!(
+            "copy: {} index.json writes for {} images",
+            dst.index_writes(),
+            args.n
+        );
         record(
             "copy",
             "store",
