@@ -232,18 +232,7 @@ impl Tagger for MemoryStore {
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let digest = reference::check_tagging(desc, reference)?;
         let _gate = self.shared_gate();
-        let Some(stored) = self.blob_size(digest.as_str()) else {
-            return Err(Error::not_found(&digest));
-        };
-        if stored != desc.size() {
-            return Err(Error::mismatch(
-                &digest,
-                format!(
-                    "tagged with size {} but the stored content has {stored} bytes",
-                    desc.size()
-                ),
-            ));
-        }
+        reference::require_stored(desc, &digest, self.blob_size(digest.as_str()))?;
         let resolver = &self.shared.resolver;
         resolver.tag(descriptor::without_ref_name(desc), digest.as_str());
         if reference != digest.as_str() {

@@ -69,6 +69,35 @@ pub fn check_tagging(desc: &oci_spec::image::Descriptor, reference: &str) -> Res
     Ok(digest)
 }
 
+/// Checks that the blob a tag is to point at is stored with `desc`'s size, given `stored`, the
+/// size the store found for `digest` (`None`: not stored).
+///
+/// Errors: [`Error::NotFound`] naming the digest and media type; [`Error::Mismatch`] with both
+/// sizes.
+pub fn require_stored(
+    desc: &oci_spec::image::Descriptor,
+    digest: &ValidDigest,
+    stored: Option<u64>,
+) -> Result<()> {
+    let Some(size) = stored else {
+        return Err(Error::not_found(format!(
+            "{} ({})",
+            desc.digest(),
+            desc.media_type()
+        )));
+    };
+    if size != desc.size() {
+        return Err(Error::mismatch(
+            digest,
+            format!(
+                "the stored blob has {size} bytes, the descriptor says {}",
+                desc.size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Why `reference` does not match the grammar, or `None` when it does. Never called with "".
 fn grammar_error(reference: &str) -> Option<String> {
     for (number, component) in reference.split('/').enumerate() {
@@ -134,6 +163,19 @@ mod tests {
     use super::*;
     use crate::digest::{digest_string, Algorithm};
     use crate::ErrorKind;
+
+    #[test]
+    fn a_tag_needs_its_blob_stored_with_its_size() {
+        let desc = crate::content::descriptor_from_bytes("application/octet-stream".into(), b"x");
+        let digest = ValidDigest::from_digest(desc.digest()).unwrap();
+        assert!(require_stored(&desc, &digest, Some(1)).is_ok());
+        let absent = require_stored(&desc, &digest, None).unwrap_err();
+        assert_eq!(absent.kind(), ErrorKind::NotFound);
+        assert!(absent.to_string().contains(digest.as_str()), "{absent}");
+        let other = require_stored(&desc, &digest, Some(2)).unwrap_err();
+        assert_eq!(other.kind(), ErrorKind::Mismatch);
+        assert!(other.to_string().contains("2 bytes"), "{other}");
+    }
 
     #[test]
     fn accepts_the_grammar() {

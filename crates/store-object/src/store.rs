@@ -359,22 +359,7 @@ impl StoreCore {
             .stored
             .is_fresh(digest.as_str(), desc.size(), window, Instant::now())
         {
-            let Some(size) = contents.blobs.stat(&digest).await? else {
-                return Err(Error::not_found(format!(
-                    "{} ({})",
-                    desc.digest(),
-                    desc.media_type()
-                )));
-            };
-            if size != desc.size() {
-                return Err(Error::mismatch(
-                    &digest,
-                    format!(
-                        "the stored blob has {size} bytes, the descriptor says {}",
-                        desc.size()
-                    ),
-                ));
-            }
+            reference::require_stored(desc, &digest, contents.blobs.stat(&digest).await?)?;
         }
         contents.learn(desc).await?;
         let undo = contents.model.tag(desc, reference);

@@ -527,22 +527,7 @@ impl StoreCore {
     async fn tag(&self, desc: &Descriptor, reference: &str) -> Result<()> {
         let digest = reference::check_tagging(desc, reference)?;
         let contents = &self.contents;
-        let Some(size) = contents.stat(&digest)? else {
-            return Err(Error::not_found(format!(
-                "{} ({})",
-                desc.digest(),
-                desc.media_type()
-            )));
-        };
-        if size != desc.size() {
-            return Err(Error::mismatch(
-                &digest,
-                format!(
-                    "the stored blob has {size} bytes, the descriptor says {}",
-                    desc.size()
-                ),
-            ));
-        }
+        reference::require_stored(desc, &digest, contents.stat(&digest)?)?;
         contents.learn(desc).await?;
         let undo = contents.index().tag_with_undo(desc, reference);
         self.changed_or_undo(undo).await
