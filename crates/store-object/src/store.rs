@@ -231,6 +231,22 @@ impl Store {
 }
 
 impl StoreCore {
+    /// Remembers that this store's put of `digest` (`size` bytes) just completed.
+    fn just_put(&self, digest: &ValidDigest, size: u64) {
+        self.contents
+            .stored
+            .note(digest.as_str(), size, Instant::now());
+    }
+
+    /// Whether this store put `digest` with `size` bytes recently enough that nothing can have
+    /// removed it (see `RecentlyStored`), so that nobody need ask the service.
+    fn put_moments_ago(&self, digest: &ValidDigest, size: u64) -> bool {
+        let window = trust_window(self.options.gc_grace_period());
+        self.contents
+            .stored
+            .is_fresh(digest.as_str(), size, window, Instant::now())
+    }
+
     async fn index_changed(&self) -> Result<()> {
         saved(self.saver.changed().await)
     }
@@ -285,18 +301,14 @@ impl StoreCore {
                 }
                 put => put?,
             }
-            contents
-                .stored
-                .note(digest.as_str(), expected.size(), Instant::now());
+            self.just_put(&digest, expected.size());
             self.record(expected, successors, reference).await
         } else {
             contents
                 .blobs
                 .put_stream(&digest, expected.size(), content)
                 .await?;
-            contents
-                .stored
-                .note(digest.as_str(), expected.size(), Instant::now());
+            self.just_put(&digest, expected.size());
             self.record(expected, None, reference).await
         }
     }
@@ -354,11 +366,7 @@ impl StoreCore {
         let contents = &self.contents;
         // A blob this store has just put is there (see `RecentlyStored` for why that holds):
         // tagging right after pushing, as images are published, asks nothing.
-        let window = trust_window(self.options.gc_grace_period());
-        if !contents
-            .stored
-            .is_fresh(digest.as_str(), desc.size(), window, Instant::now())
-        {
+        if !self.put_moments_ago(&digest, desc.size()) {
             reference::require_stored(desc, &digest, contents.blobs.stat(&digest).await?)?;
         }
         contents.learn(desc).await?;
@@ -451,11 +459,7 @@ impl ReadOnlyStorage for Store {
         let contents = &self.core.contents;
         // A blob this store has just put is there (see `RecentlyStored`): a copy asks about
         // every blob it transfers, the layers its images share among them.
-        let window = trust_window(self.core.options.gc_grace_period());
-        if contents
-            .stored
-            .is_fresh(digest.as_str(), target.size(), window, Instant::now())
-        {
+        if self.core.put_moments_ago(&digest, target.size()) {
             return Ok(true);
         }
         let present = contents.blobs.stat(&digest).await?.is_some();
